@@ -1,0 +1,43 @@
+# Two commands matter (README): `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_DIR ?= .run
+PYTEST_ARGS ?=
+
+.PHONY: install run test unit functional lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	RUN_DIR=$(RUN_DIR) VENV=$(VENV) bash tools/run.sh
+
+test: install
+	bash tools/ensure-services.sh
+	$(BIN)/ruff check glance_api glance_registry glance_db stores migrations tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests
+
+unit: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+functional: install
+	bash tools/ensure-services.sh
+	$(BIN)/python -m pytest tests/functional $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check glance_api glance_registry glance_db stores migrations tests benchmarks
+	$(BIN)/lint-imports
+
+bench: install
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) $(RUN_DIR) .pytest_cache

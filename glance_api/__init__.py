@@ -1,0 +1,1 @@
+"""glance_api package."""

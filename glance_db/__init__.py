@@ -1,0 +1,1 @@
+"""glance_db package."""

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Make sure the database servers the functional suite uses are up (they usually are on this
+# machine kind; CI must not assume it).
+set -u
+up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if ! up 3306; then
+  echo "starting MariaDB" >&2
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql 2>/dev/null \
+    || (command -v mysqld_safe >/dev/null && (mysqld_safe >/dev/null 2>&1 &))
+  for _ in $(seq 1 60); do up 3306 && break; sleep 1; done
+fi
+if ! up 5432; then
+  echo "starting PostgreSQL" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start 2>/dev/null || true
+  for _ in $(seq 1 30); do up 5432 && break; sleep 1; done
+fi
+up 3306 || { echo "MariaDB is not reachable on 127.0.0.1:3306" >&2; exit 1; }
+exit 0
