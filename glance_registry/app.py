@@ -1,0 +1,125 @@
+"""The glance-registry WSGI application (internals §3): the only process touching the DB."""
+
+import logging
+
+import falcon
+from glance_db import exceptions as db_exc
+from sqlalchemy import exc as sa_exc
+
+from glance_registry import context
+from glance_registry import exceptions as reg_exc
+from glance_registry.resources import images, members
+
+LOG = logging.getLogger(__name__)
+
+# One exception → (status, code) table. The code is the class name the client maps back.
+ERRORS = {
+    db_exc.ImageNotFound: falcon.HTTP_404,
+    db_exc.MemberNotFound: falcon.HTTP_404,
+    db_exc.TagNotFound: falcon.HTTP_404,
+    db_exc.MarkerNotFound: falcon.HTTP_400,
+    db_exc.InvalidFilter: falcon.HTTP_400,
+    db_exc.InvalidSortKey: falcon.HTTP_400,
+    db_exc.Duplicate: falcon.HTTP_409,
+    db_exc.Conflict: falcon.HTTP_409,
+    reg_exc.BadRequest: falcon.HTTP_400,
+    reg_exc.Forbidden: falcon.HTTP_403,
+}
+
+# Database failures glance_db does not name: an unreachable or locked database is
+# transient (the api answers 503); a value the column cannot hold is the caller's fault.
+DB_ERRORS = {
+    sa_exc.OperationalError: (falcon.HTTP_503, 'RegistryUnavailable'),
+    sa_exc.DataError: (falcon.HTTP_400, 'BadRequest'),
+    sa_exc.IntegrityError: (falcon.HTTP_400, 'BadRequest'),
+}
+
+# Codes for falcon's own errors (unknown route, bad query parameter, ...).
+HTTP_CODES = {400: 'BadRequest', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed',
+              413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType'}
+
+
+def render_error(resp, status, code, message):
+    """Answer ``{"error": {"code", "message"}}`` with ``status``."""
+    images.render(resp, {'error': {'code': code, 'message': message}}, status)
+
+
+def _named_handler(status):
+    def handle(req, resp, ex, params):
+        render_error(resp, status, type(ex).__name__, ex.message)
+    return handle
+
+
+def _db_handler(status, code):
+    def handle(req, resp, ex, params):
+        LOG.warning('Database error on %s %s: %s', req.method, req.path, ex)
+        render_error(resp, status, code, 'Database error: %s' % type(ex.orig).__name__)
+    return handle
+
+
+def _http_error(req, resp, ex, params):
+    status = ex.status_code
+    message = ex.title if not ex.description else '%s: %s' % (ex.title, ex.description)
+    render_error(resp, ex.status, HTTP_CODES.get(status, 'HTTPError'), message)
+    if ex.headers:
+        resp.set_headers(ex.headers)
+
+
+def _unexpected(req, resp, ex, params):
+    LOG.exception('Unexpected error on %s %s', req.method, req.path)
+    render_error(resp, falcon.HTTP_500, 'InternalError', 'Internal error in the registry')
+
+
+class HealthcheckResource:
+    """``/healthcheck``: liveness probe, as oslo.middleware's healthcheck."""
+
+    def on_get(self, req, resp):
+        """Answer 200 ``OK``."""
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = 'OK'
+
+    on_head = on_get
+
+
+def _add_routes(app, repo):
+    app.add_route('/healthcheck', HealthcheckResource())
+    app.add_route('/images', images.ImagesResource(repo))
+    app.add_route('/images/search', images.ImageSearchResource(repo))
+    app.add_route('/images/{image_id}', images.ImageResource(repo))
+    # NOTE: a tag may hold "/" (arrives decoded in PATH_INFO), hence the path converter.
+    app.add_route('/images/{image_id}/tags/{tag:path}', images.ImageTagResource(repo))
+    app.add_route('/images/{image_id}/members', members.MembersResource(repo))
+    app.add_route('/images/{image_id}/members/{member}', members.MemberResource(repo))
+
+
+def _add_error_handlers(app):
+    # NOTE: falcon picks the most specific handler along the exception's MRO.
+    app.add_error_handler(Exception, _unexpected)
+    app.add_error_handler(falcon.HTTPError, _http_error)
+    for cls, (status, code) in DB_ERRORS.items():
+        app.add_error_handler(cls, _db_handler(status, code))
+    for cls, status in ERRORS.items():
+        app.add_error_handler(cls, _named_handler(status))
+
+
+def _keystone(app, conf):
+    # TODO: the keystone flavor is finished in the next issue (auth_token options,
+    # delay_auth_decision, service roles); this is the seam.
+    from keystonemiddleware import auth_token
+
+    return auth_token.AuthProtocol(app, {'oslo_config_config': conf})
+
+
+def create_app(conf, repo=None):
+    """Build the registry WSGI app over ``repo`` (an ``ImageRepo`` made from ``conf``)."""
+    if repo is None:
+        from glance_db import api as db_api
+        from glance_db import engine as db_engine
+
+        repo = db_api.ImageRepo(db_engine.engine_from_conf(conf))
+    keystone = (conf.paste_deploy.flavor or '').lower() == 'keystone'
+    app = falcon.App(middleware=[context.ContextMiddleware(keystone=keystone)])
+    app.req_options.auto_parse_form_urlencoded = False
+    _add_routes(app, repo)
+    _add_error_handlers(app)
+    return _keystone(app, conf) if keystone else app

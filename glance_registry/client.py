@@ -1,0 +1,239 @@
+"""HTTP client of glance-registry (internals §4), used by glance-api on every request.
+
+Imports only the standard library and glance_registry.exceptions: the api process must not
+load SQLAlchemy or the registry app.
+"""
+
+import json
+import os
+import uuid
+import weakref
+from http import client as http_client
+from urllib.parse import quote, urlencode
+
+from glance_registry import exceptions
+
+_JSON = 'application/json'
+# NOTE: a kept-alive connection the server closed while it sat idle fails with one of these
+# before any response byte; sending the request again on a new connection is then safe.
+_STALE = (http_client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+class _ConnectionPool:
+    """Keep-alive HTTP/1.1 connections to one server, shared by the threads of a process.
+
+    PERF: http.client directly costs ~100 us less CPU per call than urllib3 and ~500 us less
+    than requests (measured against a local registry); this hop is on every api request.
+    """
+
+    def __init__(self, host, port, maxsize, connect_timeout, read_timeout):
+        self.host, self.port, self.maxsize = host, port, maxsize
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        # NOTE: list.append/pop are atomic, so threads share it without a lock.
+        self._idle = []
+        # SECURITY: a forked child must never write on its parent's sockets (two processes'
+        # requests interleaved on one connection); it starts with no connections.
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: ref() is not None and ref()._idle.clear())
+
+    def _connect(self):
+        conn = http_client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
+        conn.connect()  # sets TCP_NODELAY
+        conn.sock.settimeout(self.read_timeout)
+        return conn
+
+    def request(self, method, url, body, headers):
+        """Send one request; return (status, body bytes).
+
+        :raises OSError, http.client.HTTPException: the server cannot be reached/read.
+        """
+        while True:
+            try:
+                conn, reused = self._idle.pop(), True
+            except IndexError:
+                conn, reused = self._connect(), False
+            try:
+                conn.request(method, url, body, headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except _STALE:
+                conn.close()
+                if reused:
+                    continue  # a fresh connection failing this way is a real failure
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            if resp.will_close or len(self._idle) >= self.maxsize:
+                conn.close()
+            else:
+                self._idle.append(conn)
+            return resp.status, data
+
+    def close(self):
+        """Close the idle connections."""
+        while self._idle:
+            self._idle.pop().close()
+
+
+class RegistryClient:
+    """Talk to glance-registry over a pool of keep-alive HTTP connections.
+
+    Every method takes ``ctx`` first: an object with ``project_id, user_id, roles,
+    is_admin, request_id, auth_token``. Errors are ``glance_registry.exceptions`` classes.
+    Build one per process (after fork): its connections must not be shared across fork.
+    """
+
+    def __init__(self, host, port, *, timeout=60, pool_maxsize=32, connect_timeout=None):
+        read = timeout or None  # Glance: registry_client_timeout = 0 means no timeout
+        connect = connect_timeout or (min(read, 10.0) if read else 10.0)
+        self._pool = _ConnectionPool(host, int(port), pool_maxsize, connect, read)
+        self._where = '%s:%s' % (host, port)
+
+    @classmethod
+    def from_conf(cls, conf):
+        """Build a client from ``registry_host/registry_port/registry_client_timeout``."""
+        return cls(conf.registry_host, conf.registry_port,
+                   timeout=conf.registry_client_timeout)
+
+    def close(self):
+        """Close the pooled connections."""
+        self._pool.close()
+
+    @staticmethod
+    def _headers(ctx):
+        headers = {'X-Is-Admin': 'True' if ctx.is_admin else 'False',
+                   'X-Roles': ','.join(r.lower() for r in ctx.roles or ())}
+        for name, value in (('X-Project-Id', ctx.project_id), ('X-User-Id', ctx.user_id),
+                            ('X-Openstack-Request-Id', ctx.request_id),
+                            ('X-Auth-Token', getattr(ctx, 'auth_token', None))):
+            if value:
+                headers[name] = value
+        return headers
+
+    def _send(self, method, url, headers, body):
+        try:
+            return self._pool.request(method, url, body, headers)
+        except (OSError, http_client.HTTPException) as e:  # refused, timeout, dropped
+            raise exceptions.RegistryUnavailable(
+                'Registry at %s is unavailable: %s' % (self._where, str(e) or type(e).__name__)
+            ) from e
+
+    def _call(self, ctx, method, url, body=None, expect=200):
+        """Send one request; return the decoded JSON answer (None for 204)."""
+        headers = self._headers(ctx)
+        if body is not None:
+            body = json.dumps(body, separators=(',', ':')).encode()
+            headers['Content-Type'] = _JSON
+        status, data = self._send(method, url, headers, body)
+        if status == expect:
+            return json.loads(data) if data else None
+        raise self._error(status, data)
+
+    @staticmethod
+    def _error(status, data):
+        try:
+            error = json.loads(data)['error']
+            code, message = error['code'], error['message']
+        except (ValueError, KeyError, TypeError):
+            code, message = None, data[:200].decode('utf-8', 'replace')
+        if code is None and status == 503:
+            code = 'RegistryUnavailable'
+        cls = exceptions.CODES.get(code)
+        if cls is None:
+            return exceptions.RegistryError(
+                'Registry answered %s %s: %s' % (status, code, message), status)
+        return cls(message, status=status)
+
+    @staticmethod
+    def _image_url(image_id, *rest):
+        return '/'.join(['/images', quote(image_id, safe='')]
+                        + [quote(part, safe='') for part in rest])
+
+    def image_create(self, ctx, values):
+        """Create an image from ``values`` and return it.
+
+        :raises Duplicate: the id is taken.
+        """
+        # NOTE: the id is chosen here so that a create sent twice is a Duplicate, not two
+        # images.
+        if not values.get('id'):
+            values = {**values, 'id': str(uuid.uuid4())}
+        return self._call(ctx, 'POST', '/images', {'image': values}, 201)['image']
+
+    def image_get(self, ctx, image_id, include_deleted=False):
+        """Return the image if ``ctx`` may see it.
+
+        :raises ImageNotFound: missing, deleted or invisible.
+        """
+        url = self._image_url(image_id)
+        if include_deleted:
+            url += '?include_deleted=true'
+        return self._call(ctx, 'GET', url)['image']
+
+    def image_list(self, ctx, query):
+        """Return the images the list query of internals §2.1 selects for ``ctx``."""
+        return self._call(ctx, 'POST', '/images/search', query)['images']
+
+    def image_update(self, ctx, image_id, values, from_state=None, purge_props=False):
+        """Update an image; with ``from_state`` only if it is still in that state.
+
+        :raises Conflict: the image left ``from_state``. :raises ImageNotFound:
+        """
+        body = {'values': values, 'from_state': from_state, 'purge_props': purge_props}
+        return self._call(ctx, 'PATCH', self._image_url(image_id), body)['image']
+
+    def image_destroy(self, ctx, image_id, from_state=None, status=None):
+        """Soft-delete an image; return it as it was before (with its locations).
+
+        ``status='pending_delete'`` is the delayed delete (locations left for the scrubber).
+        :raises Conflict: the image left ``from_state``. :raises ImageNotFound:
+        """
+        params = {k: v for k, v in (('from_state', from_state), ('status', status)) if v}
+        url = self._image_url(image_id)
+        if params:
+            url += '?' + urlencode(params)
+        return self._call(ctx, 'DELETE', url)['image']
+
+    def image_tag_add(self, ctx, image_id, tag):
+        """Add a tag to an image (idempotent)."""
+        self._call(ctx, 'PUT', self._image_url(image_id, 'tags', tag), expect=204)
+
+    def image_tag_delete(self, ctx, image_id, tag):
+        """Remove a tag from an image.
+
+        :raises TagNotFound:
+        """
+        self._call(ctx, 'DELETE', self._image_url(image_id, 'tags', tag), expect=204)
+
+    def member_list(self, ctx, image_id, member=None):
+        """Return the live members of an image (only ``member``'s when given)."""
+        url = self._image_url(image_id, 'members')
+        if member:
+            url += '?' + urlencode({'member': member})
+        return self._call(ctx, 'GET', url)['members']
+
+    def member_create(self, ctx, image_id, member, can_share=False):
+        """Add ``member`` to an image; return the member.
+
+        :raises Duplicate:
+        """
+        body = {'member': member, 'can_share': can_share}
+        return self._call(ctx, 'POST', self._image_url(image_id, 'members'), body,
+                          201)['member']
+
+    def member_get(self, ctx, image_id, member):
+        """Return one member.
+
+        :raises MemberNotFound:
+        """
+        return self._call(ctx, 'GET', self._image_url(image_id, 'members', member))['member']
+
+    def member_update(self, ctx, image_id, member, status):
+        """Set a member's status and return the member."""
+        url = self._image_url(image_id, 'members', member)
+        return self._call(ctx, 'PUT', url, {'status': status})['member']
+
+    def member_delete(self, ctx, image_id, member):
+        """Remove a member."""
+        self._call(ctx, 'DELETE', self._image_url(image_id, 'members', member), expect=204)

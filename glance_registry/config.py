@@ -1,0 +1,71 @@
+"""Options of glance-registry, with the names and defaults Glance used."""
+
+from oslo_config import cfg
+
+bind_opts = [
+    cfg.HostAddressOpt('bind_host', default='0.0.0.0',
+                       help='Address to bind the registry server. Use 127.0.0.1 to listen '
+                            'on loopback only.'),
+    cfg.PortOpt('bind_port', default=9191,
+                help='The port on which the registry server will listen (0 picks a free '
+                     'one, logged as "Listening at").'),
+    cfg.IntOpt('backlog', default=4096, min=1,
+               help='The backlog value that will be used when creating the TCP listener '
+                    'socket.'),
+]
+
+server_opts = [
+    cfg.IntOpt('workers', min=0,
+               help='The number of child process workers that will be created to service '
+                    'requests. The default will be equal to the number of CPUs available. '
+                    '0 runs a single worker.'),
+    cfg.BoolOpt('http_keepalive', default=True,
+                help='If False, the server will return the header "Connection: close"; '
+                     'if True, it keeps connections open for reuse by the client.'),
+    cfg.IntOpt('client_socket_timeout', default=900, min=0,
+               help='Seconds an idle keep-alive connection is kept open. 0 means the '
+                    'server default (2 seconds).'),
+]
+
+paste_deploy_opts = [
+    cfg.StrOpt('flavor',
+               help='Deployment flavor: "keystone" validates the X-Auth-Token with '
+                    'keystonemiddleware; unset (noauth, Glance\'s trusted-auth) trusts the '
+                    'identity headers sent by glance-api.'),
+]
+
+client_opts = [
+    cfg.HostAddressOpt('registry_host', default='0.0.0.0',
+                       help='Address to find the registry server.'),
+    cfg.PortOpt('registry_port', default=9191,
+                help='Port the registry server is listening on.'),
+    cfg.IntOpt('registry_client_timeout', default=600, min=0,
+               help='The period of time, in seconds, that the API server will wait for a '
+                    'registry request to complete. A value of 0 implies no timeout.'),
+]
+
+
+def register_client_opts(conf):
+    """Register the options glance-api needs to reach the registry."""
+    conf.register_opts(client_opts)
+
+
+def register_opts(conf):
+    """Register every option glance-registry reads, including ``[database]``."""
+    # NOTE: imported here so that glance-api can call register_client_opts without
+    # loading glance_db.
+    from glance_db import config as db_config
+
+    conf.register_opts(bind_opts)
+    conf.register_opts(server_opts)
+    conf.register_opts(paste_deploy_opts, group='paste_deploy')
+    register_client_opts(conf)
+    db_config.register_opts(conf)
+
+
+def list_opts():
+    """List the registry's options for oslo-config-generator ([database] is glance.db's)."""
+    return [
+        ('DEFAULT', bind_opts + server_opts + client_opts),
+        ('paste_deploy', paste_deploy_opts),
+    ]

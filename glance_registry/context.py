@@ -1,0 +1,50 @@
+"""Who is asking: built from the identity headers of each registry request."""
+
+import uuid
+
+_TRUE = frozenset(['true', '1', 'yes', 'y', 'on'])
+
+
+class RequestContext:
+    """The caller of one registry request (internals §3 identity headers)."""
+
+    __slots__ = ('project_id', 'user_id', 'roles', 'is_admin', 'request_id')
+
+    def __init__(self, project_id=None, user_id=None, roles=(), is_admin=False,
+                 request_id=None):
+        self.project_id = project_id
+        self.user_id = user_id
+        self.roles = list(roles)
+        self.is_admin = is_admin
+        self.request_id = request_id
+
+
+def _split_roles(value):
+    return [r.strip().lower() for r in value.split(',') if r.strip()] if value else []
+
+
+class ContextMiddleware:
+    """Attach ``req.context.ctx`` and echo the request id.
+
+    In noauth (Glance's trusted-auth pipeline) the headers sent by glance-api are trusted,
+    ``X-Is-Admin`` included. Behind keystonemiddleware the identity headers are the ones it
+    set from the validated token, and admin comes from the ``admin`` role, never a header.
+    """
+
+    def __init__(self, keystone=False):
+        self.keystone = keystone
+
+    def process_request(self, req, resp):
+        """Build the context from the identity headers."""
+        header = req.get_header
+        roles = _split_roles(header('X-Roles'))
+        if self.keystone:
+            is_admin = 'admin' in roles
+        else:
+            is_admin = (header('X-Is-Admin') or '').lower() in _TRUE
+        request_id = header('X-Openstack-Request-Id') or 'req-%s' % uuid.uuid4()
+        req.context.ctx = RequestContext(
+            project_id=header('X-Project-Id') or None,
+            user_id=header('X-User-Id') or None,
+            roles=roles, is_admin=is_admin, request_id=request_id)
+        resp.set_header('X-Openstack-Request-Id', request_id)

@@ -1,0 +1,67 @@
+"""Serve a WSGI app with gunicorn, programmatically: shared by glance-registry and glance-api.
+
+No database or registry-app imports: glance-api imports this module too.
+"""
+
+import os
+
+from gunicorn.app.base import BaseApplication
+
+
+def default_workers():
+    """Return Glance's default worker count: the number of CPUs."""
+    return os.cpu_count() or 1
+
+
+class _Application(BaseApplication):
+    """A gunicorn application whose settings come from a dict, not the command line."""
+
+    def __init__(self, app_factory, settings):
+        self._factory = app_factory
+        self._settings = settings
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self._settings.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        # NOTE: called in each worker after fork (preload_app is off), so engines and
+        # connection pools are never shared between processes.
+        return self._factory()
+
+
+def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_name='glance',
+          pidfile=None, keepalive=2, backlog=2048, timeout=30, graceful_timeout=30,
+          loglevel='info', accesslog=None):
+    """Run gunicorn (gthread workers) until SIGTERM/SIGINT; never returns.
+
+    ``app_factory()`` builds the WSGI app in each worker. ``workers`` None → CPU count,
+    0 → one worker (Glance's "no fork" setting). ``keepalive`` is how long an idle
+    keep-alive connection stays open, in seconds (0 → Connection: close). SIGTERM is a
+    graceful stop: workers finish their requests for up to ``graceful_timeout`` seconds.
+    ``bind_port`` 0 picks a free port, logged as "Listening at: http://HOST:PORT".
+    """
+    host = '[%s]' % bind_host if ':' in bind_host else bind_host
+    if workers is None:
+        workers = default_workers()
+    settings = {
+        'bind': ['%s:%d' % (host, bind_port)],
+        'workers': max(1, workers),
+        'worker_class': 'gthread',
+        'threads': max(1, threads),
+        'proc_name': proc_name,
+        'pidfile': pidfile,
+        'keepalive': keepalive,
+        'backlog': backlog,
+        'timeout': timeout,
+        'graceful_timeout': graceful_timeout,
+        'loglevel': loglevel,
+        'accesslog': accesslog,
+        'errorlog': '-',
+        'preload_app': False,
+        # NOTE: gunicorn >= 25.1 opens ~/.gunicorn/gunicorn.ctl by default; several
+        # instances (api, registry, tests in parallel) would fight over it.
+        'control_socket_disable': True,
+    }
+    _Application(app_factory, settings).run()

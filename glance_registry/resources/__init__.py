@@ -1,0 +1,1 @@
+"""Falcon resources of the registry HTTP protocol (internals §3)."""
