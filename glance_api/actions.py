@@ -1,0 +1,42 @@
+"""POST /v2/images/{image_id}/actions/deactivate and /reactivate."""
+
+from glance_api import exceptions as exc
+from glance_api import policy
+from glance_api.bodies import write_empty
+from glance_api.images import get_image
+from glance_registry import exceptions as reg_exc
+
+# action -> (policy rule, status it needs, status it sets)
+ACTIONS = {
+    'deactivate': ('deactivate', 'active', 'deactivated'),
+    'reactivate': ('reactivate', 'deactivated', 'active'),
+}
+
+
+class ImageActionResource:
+    """Deactivate or reactivate an image (204, no body)."""
+
+    allowed = ('POST',)
+    body_reject = ('POST',)
+
+    def __init__(self, api, action):
+        self.api = api
+        self.rule, self.from_status, self.to_status = ACTIONS[action]
+        self.action = action
+
+    def on_post(self, req, resp, image_id):
+        """Change the image status with a compare-and-swap."""
+        ctx = req.context.ctx
+        image = get_image(self.api.registry, ctx, image_id)
+        policy.enforce_image(self.api.policy, ctx, self.rule, image)
+        status = image['status']
+        if status != self.to_status:
+            if status != self.from_status:
+                raise exc.Forbidden("Not allowed to %s image in status '%s'"
+                                    % (self.action, status))
+            try:
+                self.api.registry.image_update(ctx, image_id, {'status': self.to_status},
+                                               from_state=self.from_status)
+            except reg_exc.ImageNotFound:
+                raise exc.NotFound('No image found with ID %s' % image_id) from None
+        write_empty(resp)

@@ -1,0 +1,45 @@
+"""The ``glance-api`` console script: the api app under gunicorn."""
+
+import logging
+import sys
+
+from oslo_config import cfg
+
+from glance_api import config
+
+
+def load_conf(argv=None, default_config_files=None):
+    """Parse the command line and config files into a new ConfigOpts.
+
+    Without ``--config-file``, oslo.config looks for glance-api.conf and glance.conf in
+    ~/.glance, ~, /etc/glance and /etc, like Glance (so /etc/glance/glance-api.conf is
+    read when present).
+    """
+    conf = cfg.ConfigOpts()
+    config.register_opts(conf)
+    conf(argv if argv is not None else sys.argv[1:], project='glance', prog='glance-api',
+         default_config_files=default_config_files)
+    return conf
+
+
+def app_factory(conf):
+    """Return a callable building the app (registry client, stores) in each worker."""
+    def build():
+        from glance_api.app import create_app
+
+        return create_app(conf)
+    return build
+
+
+def main(argv=None):
+    """Run glance-api under gunicorn until SIGTERM."""
+    try:
+        conf = load_conf(argv)
+    except cfg.Error as e:
+        sys.exit('ERROR: %s' % e)
+    logging.basicConfig(level=logging.INFO,
+                        format='%(asctime)s %(process)d %(levelname)s %(name)s %(message)s')
+    from glance_registry import gunicorn_runner
+    gunicorn_runner.serve(
+        app_factory(conf), bind_host=conf.bind_host, bind_port=conf.bind_port,
+        workers=conf.workers, threads=conf.threads, proc_name='glance-api')

@@ -1,0 +1,128 @@
+"""Options of the glance-api service, with Glance's names, groups and defaults."""
+
+from oslo_config import cfg
+from oslo_policy import opts as policy_opts
+
+DEFAULT_DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
+                        'iso', 'ploop']
+DEFAULT_CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed']
+
+bind_opts = [
+    cfg.HostAddressOpt('bind_host', default='0.0.0.0',
+                       help='Address to bind the glance-api server to.'),
+    cfg.PortOpt('bind_port', default=9292, help='Port the glance-api server listens on.'),
+    cfg.IntOpt('workers', min=0,
+               help='Number of glance-api worker processes (default: number of CPUs).'),
+    cfg.IntOpt('threads', default=8, min=1,
+               help='Threads per worker process serving requests.'),
+]
+
+registry_opts = [
+    cfg.HostAddressOpt('registry_host', default='0.0.0.0',
+                       help='Address of the glance-registry server (0.0.0.0 means '
+                            'this host).'),
+    cfg.PortOpt('registry_port', default=9191, help='Port of the glance-registry server.'),
+    cfg.IntOpt('registry_client_timeout', default=600, min=0,
+               help='Seconds to wait for a glance-registry answer (0: no timeout).'),
+]
+
+api_opts = [
+    cfg.BoolOpt('show_image_direct_url', default=False,
+                help='Show the URL of the image data in the direct_url image attribute.'),
+    cfg.BoolOpt('show_multiple_locations', default=False,
+                deprecated_for_removal=True,
+                help='Show all image locations in the locations attribute (security '
+                     'risk).'),
+    cfg.IntOpt('image_size_cap', default=1099511627776, min=1, max=9223372036854775808,
+               help='Maximum size of an image in bytes.'),
+    cfg.StrOpt('hashing_algorithm', default='sha512',
+               help='Secure hashing algorithm used for os_hash_value.'),
+    cfg.StrOpt('user_storage_quota', default='0',
+               help='Maximum total bytes a project may store (B, KB, MB, GB, TB '
+                    'suffixes; 0 is unlimited).'),
+    cfg.IntOpt('image_member_quota', default=128,
+               help='Maximum members per image (negative: unlimited).'),
+    cfg.IntOpt('image_property_quota', default=128,
+               help='Maximum extra properties per image (negative: unlimited).'),
+    cfg.IntOpt('image_tag_quota', default=128,
+               help='Maximum tags per image (negative: unlimited).'),
+    cfg.IntOpt('image_location_quota', default=10,
+               help='Maximum locations per image (negative: unlimited).'),
+    cfg.IntOpt('limit_param_default', default=25, min=1,
+               help='Default number of items returned by a list request.'),
+    cfg.IntOpt('api_limit_max', default=1000, min=1,
+               help='Maximum number of items a list request may return.'),
+    cfg.DictOpt('enabled_backends',
+                help='Key:value pairs of store identifier and store type.'),
+    cfg.ListOpt('enabled_import_methods',
+                item_type=cfg.types.String(
+                    choices=['glance-direct', 'web-download', 'copy-image',
+                             'glance-download'], quotes=True),
+                bounds=True,   # NOTE: Glance's syntax: [glance-direct,web-download]
+                default=['glance-direct', 'web-download', 'copy-image'],
+                help='Import methods offered by this site.'),
+    cfg.StrOpt('public_endpoint',
+               help='Public URL endpoint shown in the versions response.'),
+    cfg.StrOpt('image_cache_dir', help='Base directory of the image cache.'),
+    cfg.BoolOpt('allow_anonymous_access', default=False,
+                help='Give unauthenticated requests a read-only anonymous context.'),
+    cfg.IntOpt('max_request_id_length', default=64,
+               help='Longest accepted x-openstack-request-id header.'),
+    cfg.BoolOpt('delayed_delete', default=False,
+                help='Keep image data for the scrubber instead of deleting it now.'),
+]
+
+image_format_opts = [
+    cfg.ListOpt('container_formats', default=DEFAULT_CONTAINER_FORMATS,
+                help='Supported values for the container_format image attribute.'),
+    cfg.ListOpt('disk_formats', default=DEFAULT_DISK_FORMATS,
+                help='Supported values for the disk_format image attribute.'),
+    cfg.ListOpt('vmdk_allowed_types', default=['streamOptimized', 'monolithicSparse'],
+                help='Allowed VMDK create-types.'),
+    cfg.BoolOpt('require_image_format_match', default=True,
+                help='Reject uploads whose data does not match disk_format.'),
+]
+
+paste_deploy_opts = [
+    cfg.StrOpt('flavor',
+               help='Deployment flavor: empty for no auth, "keystone" for keystonemiddleware.'),
+    cfg.StrOpt('config_file', help='Name of the paste configuration file (unused).'),
+]
+
+
+def register_opts(conf):
+    """Register the api options (and the policy and store options) on conf."""
+    conf.register_opts(bind_opts)
+    conf.register_opts(registry_opts)
+    conf.register_opts(api_opts)
+    conf.register_opts(image_format_opts, group='image_format')
+    conf.register_opts(paste_deploy_opts, group='paste_deploy')
+    policy_opts.set_defaults(conf)
+    _register_store_opts(conf)
+
+
+def _register_store_opts(conf):
+    # NOTE: the stores package is written in parallel; until its config module exists
+    # the api still starts (with only its own options).
+    try:
+        from stores import config as store_config
+    except ImportError:
+        return
+    store_config.register_opts(conf)
+
+
+def registry_address(conf):
+    """Return (host, port) to reach the registry; 0.0.0.0 means this host."""
+    host = conf.registry_host
+    if host in ('0.0.0.0', '::', ''):
+        host = '127.0.0.1'
+    return host, conf.registry_port
+
+
+def list_opts():
+    """Return the api options for oslo-config-generator."""
+    return [
+        (None, bind_opts + registry_opts + api_opts),
+        ('image_format', image_format_opts),
+        ('paste_deploy', paste_deploy_opts),
+    ]

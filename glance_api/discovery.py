@@ -1,0 +1,29 @@
+"""GET /v2/info/import and /v2/info/usage (no policy, any authenticated caller)."""
+
+from glance_api.bodies import write_json
+
+
+class ImportInfoResource:
+    """The import methods enabled at this site (glance-api.md §5.1)."""
+
+    allowed = ('GET',)
+    body_reject = ('GET',)
+
+    def __init__(self, conf):
+        self.conf = conf
+
+    def on_get(self, req, resp):
+        """Return the import-methods discovery document."""
+        write_json(resp, {'import-methods': {
+            'description': 'Import methods available.', 'type': 'array',
+            'value': list(self.conf.enabled_import_methods)}})
+
+
+class UsageInfoResource:
+    """Quota usage; empty without Keystone unified limits (glance-api.md §6)."""
+
+    allowed = ('GET',)
+
+    def on_get(self, req, resp):
+        """Return the (empty) usage document."""
+        write_json(resp, {'usage': {}})
