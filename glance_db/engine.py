@@ -1,0 +1,77 @@
+"""Engine and sessionmaker construction, once per process."""
+
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.orm import sessionmaker
+
+# NOTE: a connection with this execution option starts its transaction with
+# BEGIN IMMEDIATE on SQLite, so a read-then-write transaction takes the write lock up front
+# and waits (busy_timeout) instead of failing with "database is locked" on lock upgrade.
+SQLITE_WRITE = "glance_sqlite_immediate"
+_BUSY_TIMEOUT_MS = 30000
+
+
+def _setup_sqlite(engine):
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = %d" % _BUSY_TIMEOUT_MS)
+        cur.execute("PRAGMA foreign_keys = ON")
+        if engine.url.database and engine.url.database != ":memory:":
+            # WAL lets readers in other gunicorn workers run while one writes.
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        if conn.get_execution_options().get(SQLITE_WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def create_engine(url, *, pool_size=None, max_overflow=None, pool_timeout=None,
+                  pool_recycle=3600, echo=False):
+    """Create an engine for ``url`` with pooling and per-backend settings."""
+    url = sqlalchemy.engine.make_url(url)
+    kwargs = {"echo": echo, "future": True}
+    if url.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False,
+                                  "timeout": _BUSY_TIMEOUT_MS / 1000.0}
+    else:
+        kwargs["pool_pre_ping"] = True
+        kwargs["pool_recycle"] = pool_recycle
+        if pool_size is not None:
+            kwargs["pool_size"] = pool_size
+        if max_overflow is not None:
+            kwargs["max_overflow"] = max_overflow
+        if pool_timeout is not None:
+            kwargs["pool_timeout"] = pool_timeout
+        if url.get_backend_name() == "mysql" and "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8"})
+    engine = sqlalchemy.create_engine(url, **kwargs)
+    if url.get_backend_name() == "sqlite":
+        _setup_sqlite(engine)
+    return engine
+
+
+def engine_from_conf(conf):
+    """Create the engine from a ConfigOpts with the ``[database]`` options registered."""
+    from glance_db.config import connection_url
+
+    db = conf.database
+    return create_engine(
+        connection_url(conf),
+        pool_size=db.max_pool_size or None,
+        max_overflow=db.max_overflow,
+        pool_timeout=db.pool_timeout,
+        pool_recycle=db.connection_recycle_time,
+    )
+
+
+def make_sessionmaker(engine):
+    """Return the one sessionmaker of a process for ``engine``."""
+    return sessionmaker(bind=engine, expire_on_commit=False)

@@ -1,0 +1,98 @@
+"""The image list query (internals §2.1): filters, visibility, sort and keyset paging."""
+
+from sqlalchemy import and_, false, or_, select, true
+
+from glance_db import exceptions
+from glance_db.models import images
+from glance_db.queries import (
+    SORT_KEYS, filter_condition, list_visibility, show_visibility, tag_condition,
+)
+
+# NOTE: ordering treats NULL as the smallest value, as MySQL and SQLite do natively;
+# PostgreSQL is told so explicitly, and the keyset conditions below assume it.
+
+
+def _order_by(sort, dialect_name):
+    clauses = []
+    for key, direction in sort:
+        col = images.c[key]
+        if direction == "asc":
+            clause = col.asc()
+            if dialect_name == "postgresql" and col.nullable:
+                clause = clause.nulls_first()
+        else:
+            clause = col.desc()
+            if dialect_name == "postgresql" and col.nullable:
+                clause = clause.nulls_last()
+        clauses.append(clause)
+    return clauses
+
+
+def _equal(col, value):
+    return col.is_(None) if value is None else col == value
+
+
+def _after(col, value, direction):
+    """Rows strictly after ``value`` in ``direction`` with NULL smallest."""
+    if direction == "asc":
+        return col.is_not(None) if value is None else col > value
+    if value is None:
+        return false()
+    return or_(col < value, col.is_(None)) if col.nullable else col < value
+
+
+def keyset_condition(sort, marker_row):
+    """Return the condition selecting rows after ``marker_row`` under ``sort``."""
+    alternatives = []
+    for i, (key, direction) in enumerate(sort):
+        prefix = [_equal(images.c[k], marker_row[k]) for k, _ in sort[:i]]
+        alternatives.append(and_(*prefix, _after(images.c[key], marker_row[key], direction)))
+    return or_(*alternatives)
+
+
+def check_sort(sort):
+    """Validate ``sort`` and make sure ``id`` ends it so paging is total."""
+    out = []
+    for key, direction in sort or ():
+        if key not in SORT_KEYS:
+            raise exceptions.InvalidSortKey("Invalid sort key: %s" % key)
+        if direction not in ("asc", "desc"):
+            raise exceptions.InvalidSortKey("Invalid sort direction: %s" % direction)
+        out.append((key, direction))
+    if not any(k == "id" for k, _ in out):
+        default_dir = out[0][1] if out else "desc"
+        if not out:
+            out.append(("created_at", default_dir))
+        out.append(("id", default_dir))
+    return out
+
+
+def marker_row(conn, marker, project_id, is_admin):
+    """Fetch the sort values of the marker image or raise MarkerNotFound."""
+    stmt = select(images).where(images.c.id == marker, images.c.deleted == false(),
+                                show_visibility(project_id, is_admin))
+    row = conn.execute(stmt).first()
+    if row is None:
+        raise exceptions.MarkerNotFound("No image found with ID %s" % marker)
+    return row._mapping
+
+
+def build_list(query, dialect_name, marker_values=None):
+    """Build the SELECT of one page of images for the list ``query`` dict."""
+    conds = [images.c.deleted == false(), images.c.status != "killed"]
+    conds += list_visibility(query["project_id"], query["is_admin"],
+                             query.get("visibility"), query.get("member_status") or "accepted")
+    if query.get("os_hidden") is not None:
+        conds.append(images.c.os_hidden == (true() if query["os_hidden"] else false()))
+    for flt in query.get("filters") or ():
+        key, op, value = flt
+        conds.append(filter_condition(key, op, value))
+    for tag in query.get("tags") or ():
+        conds.append(tag_condition(tag))
+    sort = query["sort"]
+    if marker_values is not None:
+        conds.append(keyset_condition(sort, marker_values))
+    stmt = select(images).where(*conds).order_by(*_order_by(sort, dialect_name))
+    if query.get("limit") is not None:
+        stmt = stmt.limit(query["limit"])
+    return stmt

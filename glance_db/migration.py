@@ -1,0 +1,75 @@
+"""Schema version of a database and the alembic glue, from an installed package too."""
+
+import os
+
+import sqlalchemy
+from alembic import command
+from alembic.config import Config
+
+HEAD = "2024_1_contract01"
+EXPAND_HEAD = "2024_1_expand01"
+# Revisions of real Glance's own migration chain (liberty .. 2024.1), oldest first.
+GLANCE_REVISIONS = (
+    "liberty", "mitaka01", "mitaka02", "ocata_expand01", "ocata_contract01",
+    "pike_expand01", "pike_contract01", "queens_expand01", "queens_contract01",
+    "rocky_expand01", "rocky_expand02", "rocky_contract01", "rocky_contract02",
+    "train_expand01", "train_contract01", "ussuri_expand01", "ussuri_contract01",
+    "wallaby_expand01", "wallaby_contract01", "xena_expand01", "xena_contract01",
+    "yoga_expand01", "yoga_contract01", "zed_expand01", "zed_contract01",
+    "2023_1_expand01", "2023_1_contract01", EXPAND_HEAD, HEAD,
+)
+
+CURRENT, EMPTY, OLDER, UNKNOWN, UNVERSIONED = (
+    "current", "empty", "older", "unknown", "unversioned")
+
+
+def script_location():
+    """Return the directory of the shipped migrations (env.py, versions/)."""
+    import migrations
+
+    # NOTE: an editable install may see the package as a namespace package (no __file__).
+    for path in migrations.__path__:
+        if os.path.isfile(os.path.join(path, "env.py")):
+            return path
+    raise RuntimeError("migrations/env.py not found in %s" % list(migrations.__path__))
+
+
+def alembic_config(connection):
+    """Return an alembic Config running our migrations on ``connection``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", script_location())
+    cfg.set_main_option("sqlalchemy.url",
+                        connection.engine.url.render_as_string(hide_password=False))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def current_revisions(connection):
+    """Return the revisions in alembic_version, or None when there is no such table."""
+    if not sqlalchemy.inspect(connection).has_table("alembic_version"):
+        return None
+    rows = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+    return sorted(r[0] for r in rows)
+
+
+def state(connection):
+    """Classify the database: (state, revisions found)."""
+    revs = current_revisions(connection)
+    if revs and HEAD in revs:
+        return CURRENT, revs
+    if revs:
+        known = all(r in GLANCE_REVISIONS for r in revs)
+        return (OLDER if known else UNKNOWN), revs
+    if sqlalchemy.inspect(connection).has_table("images"):
+        return UNVERSIONED, revs or []
+    return EMPTY, []
+
+
+def upgrade(connection):
+    """Create the schema on an empty database and stamp it at HEAD."""
+    command.upgrade(alembic_config(connection), "head")
+
+
+def stamp(connection, revision=HEAD):
+    """Record ``revision`` in alembic_version without touching the schema."""
+    command.stamp(alembic_config(connection), revision)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the Glance schema (shipped as package data)."""
