@@ -5,6 +5,8 @@ set -u
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if ! up 3306; then
   echo "starting MariaDB" >&2
+  # NOTE: /run is emptied on reboot; mariadbd cannot create its socket without this dir.
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql 2>/dev/null \
     || (command -v mysqld_safe >/dev/null && (mysqld_safe >/dev/null 2>&1 &))
   for _ in $(seq 1 60); do up 3306 && break; sleep 1; done
