@@ -3,10 +3,10 @@
 import datetime
 
 from sqlalchemy import bindparam, false, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from glance_db import exceptions, images as writes, members
-from glance_db.engine import SQLITE_WRITE
+from glance_db.engine import SQLITE_WRITE, reader_for
 from glance_db.listing import build_list, check_sort, marker_row
 from glance_db.models import image_tags, images
 from glance_db.queries import (
@@ -31,6 +31,7 @@ class ImageRepo:
     def __init__(self, engine):
         """Serve images from ``engine`` (see glance_db.engine.create_engine)."""
         self._engine = engine
+        self._reader = reader_for(engine)
         self._writer = engine.execution_options(**{SQLITE_WRITE: True})
         self._dialect = engine.dialect.name
 
@@ -65,13 +66,24 @@ class ImageRepo:
             writes.insert_children(conn, image_id, values, now)
             return self._fetch(conn, image_id)
 
+    def _read(self, fn):
+        """Run ``fn(conn)`` on a read connection, once more if the server had dropped it."""
+        try:
+            with self._reader.connect() as conn:
+                return fn(conn)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        with self._reader.connect() as conn:
+            return fn(conn)
+
     def image_get(self, image_id, *, project_id=None, is_admin=True, include_deleted=False):
         """Return one image the viewer may see.
 
         :raises: ImageNotFound when missing, deleted or invisible.
         """
-        with self._engine.connect() as conn:
-            return self._fetch(conn, image_id, project_id, is_admin, include_deleted)
+        return self._read(lambda conn: self._fetch(
+            conn, image_id, project_id, is_admin, include_deleted))
 
     def image_list(self, *, project_id=None, is_admin=False, filters=None, tags=None,
                    visibility=None, member_status="accepted", os_hidden=None, marker=None,
@@ -82,12 +94,14 @@ class ImageRepo:
                  "os_hidden": os_hidden, "limit": limit, "sort": check_sort(sort)}
         if limit is not None and limit <= 0:
             return []
-        with self._engine.connect() as conn:
+
+        def page_of(conn):
             after = marker_row(conn, marker, project_id, is_admin) if marker else None
             rows = conn.execute(build_list(query, self._dialect, after)).all()
             page = [image_row_to_dict(r) for r in rows]
             load_children(conn, {i["id"]: i for i in page})
-        return page
+            return page
+        return self._read(page_of)
 
     def image_update(self, image_id, values, *, from_state=None, purge_props=False):
         """Update columns and children; CAS on status when ``from_state`` is given.
@@ -149,14 +163,12 @@ class ImageRepo:
     def image_tag_count(self, image_id):
         """Return the number of live tags of an image."""
         t = image_tags
-        with self._engine.connect() as conn:
-            return conn.execute(select(func.count()).where(
-                t.c.image_id == image_id, t.c.deleted == false())).scalar_one()
+        return self._read(lambda conn: conn.execute(select(func.count()).where(
+            t.c.image_id == image_id, t.c.deleted == false())).scalar_one())
 
     def member_list(self, image_id, *, member=None):
         """Return the live members of an image (only ``member``'s when given)."""
-        with self._engine.connect() as conn:
-            return members.list_members(conn, image_id, member)
+        return self._read(lambda conn: members.list_members(conn, image_id, member))
 
     def member_create(self, image_id, member, can_share=False):
         """Share a live image with project ``member`` (status pending).
@@ -173,8 +185,7 @@ class ImageRepo:
 
         :raises: MemberNotFound.
         """
-        with self._engine.connect() as conn:
-            return members.get_member(conn, image_id, member)
+        return self._read(lambda conn: members.get_member(conn, image_id, member))
 
     def member_update(self, image_id, member, status):
         """Set a membership's status.

@@ -58,6 +58,27 @@ def create_engine(url, *, pool_size=None, max_overflow=None, pool_timeout=None,
     return engine
 
 
+def reader_for(engine):
+    """Return the engine reads go through: ``engine`` itself, or an autocommit sibling.
+
+    PERF: on a server database a plain read through ``engine`` costs three round trips
+    (pre-ping, the SELECT, the ROLLBACK that ends the implicit transaction); image-show runs
+    this on every call. Reads are single statements (image_get) or a page plus its children
+    (image_list), so they need no transaction: an AUTOCOMMIT pool with no pre-ping and no
+    rollback on return makes them one round trip each. A connection the server dropped is
+    retried once by the caller (see ImageRepo._read).
+    """
+    if engine.dialect.name == "sqlite":
+        return engine
+    pool = engine.pool
+    return sqlalchemy.create_engine(
+        engine.url, future=True, isolation_level="AUTOCOMMIT",
+        skip_autocommit_rollback=True, pool_pre_ping=False,
+        pool_recycle=getattr(pool, "_recycle", 3600),
+        pool_size=pool.size(), max_overflow=getattr(pool, "_max_overflow", 10),
+        pool_timeout=getattr(pool, "_timeout", 30))
+
+
 def engine_from_conf(conf):
     """Create the engine from a ConfigOpts with the ``[database]`` options registered."""
     from glance_db.config import connection_url
