@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 RUN_DIR ?= .run
 PYTEST_ARGS ?=
 
-.PHONY: install run test unit functional lint bench clean
+.PHONY: install run test unit functional lint bench genconfig clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,3 +41,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR) .pytest_cache
+
+genconfig: install
+	bash tools/genconfig.sh
