@@ -56,8 +56,9 @@ class ImageDataResource:
         if self.conf.enabled_backends:
             store_id = req.get_header('X-Image-Meta-Store')
         # NOTE: Glance takes ``request.content_length or None``: 0 means unknown.
+        body = uploads.fast_body(req.stream)
         uploads.upload(self.conf, self.registry, self.stores, request_context(req), image_id,
-                       req.stream, req.content_length or None, declared, store_id,
+                       body, req.content_length or None, declared, store_id,
                        enforcer=self.enforcer)
         resp.status = falcon.HTTP_204
 

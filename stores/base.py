@@ -182,7 +182,8 @@ class Store:
                 written += len(chunk)
                 if size is not None and written > size:
                     raise exceptions.SizeMismatch(expected=size, actual=written)
-                hasher.update(chunk)
+                # NOTE: read() returned a new object nobody else changes: no copy.
+                hasher.update(chunk, owned=True)
                 writer.write(chunk)
             if size is not None and written != size:
                 raise exceptions.SizeMismatch(expected=size, actual=written)

@@ -61,8 +61,12 @@ class ParallelHasher:
             except Exception as e:  # surfaced to the producer by _raise_error
                 self._error = e
 
-    def update(self, chunk):
-        """Hash ``chunk`` (bytes-like; copied if mutable) in every digest."""
+    def update(self, chunk, owned=False):
+        """Hash ``chunk`` (bytes-like) in every digest.
+
+        A mutable chunk is copied unless ``owned``: the caller then promises never to
+        change it again (e.g. a fresh bytearray from ``read()``).
+        """
         if not chunk:
             return
         if not self._parallel:
@@ -78,7 +82,7 @@ class ParallelHasher:
         self._flush()
         # NOTE: a bytearray or memoryview may be reused by the caller after we
         # return; the workers need an immutable snapshot.
-        self._dispatch(chunk if isinstance(chunk, bytes) else bytes(chunk))
+        self._dispatch(chunk if owned or isinstance(chunk, bytes) else bytes(chunk))
 
     def _flush(self):
         if self._pending:

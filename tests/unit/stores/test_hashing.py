@@ -49,6 +49,26 @@ def test_reused_mutable_buffer_is_snapshotted():
     assert md5.hexdigest() == expected.hexdigest()
 
 
+def test_owned_buffers_are_hashed_without_a_copy():
+    data = [bytearray(os.urandom(COALESCE_BYTES)) for _ in range(3)]
+    md5, sha = hashlib.md5(), hashlib.sha512()
+    seen = []
+
+    class Spy:
+        name = "spy"
+
+        def update(self, chunk):
+            seen.append(chunk)
+    with ParallelHasher([md5, sha, Spy()]) as hasher:
+        for chunk in data:
+            hasher.update(chunk, owned=True)
+    assert len(seen) == len(data)
+    assert all(a is b for a, b in zip(seen, data, strict=True))
+    joined = b"".join(data)
+    assert md5.hexdigest() == hashlib.md5(joined).hexdigest()
+    assert sha.hexdigest() == hashlib.sha512(joined).hexdigest()
+
+
 def test_no_hashers_is_a_no_op():
     with ParallelHasher([]) as hasher:
         hasher.update(b"x" * MiB)
