@@ -239,9 +239,13 @@ def _write(conf, store, image, stream, size):
 def virtual_size(image, written):
     """Return the virtual size to record for the uploaded data.
 
-    TODO: the format inspector (glance-api.md §20) plugs in here: it will wrap the stream
-    in ``_write`` and report the detected format's virtual size (raw = byte count).
+    Glance 33 inspects only ``bare`` containers; for ``disk_format = raw`` it records the
+    byte count whatever the data looks like (glance-api.md §4.1).
+    TODO: the format inspector (glance-api.md §20) plugs in here for the other formats: it
+    will wrap the stream in ``_write`` and report the detected format's virtual size.
     """
+    if image.get('container_format') == 'bare' and image.get('disk_format') == 'raw':
+        return written
     return None
 
 

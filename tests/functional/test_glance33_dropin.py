@@ -11,7 +11,7 @@ error bodies) must be identical. Left out, each for a reason given where it is d
 of `tags` (a Python set in Glance), Content-Length on a 204 (added by the oracle's wsgiref
 server), per-request and transport headers (x-openstack-request-id, Date, Server) which are
 not compared at all, and, between the two separately made "twin" images, what embeds the id
-or creation time, plus virtual_size (a known gap, pinned by a strict xfail test).
+or creation time.
 """
 import contextlib
 import hashlib
@@ -266,11 +266,9 @@ def test_real_glance_33_deployment_is_served_as_is(world):
         assert "up to date" in ours.manage("db", "check").stdout
 
         mine, our_twin = _our_turn(ours, projects, images, data, theirs)
-        # The same upload through us and through real Glance makes the same image, except for
-        # virtual_size: a known gap (no format inspector yet), pinned by the xfail test below.
+        # The same upload through us and through real Glance makes the same image.
         assert real_twin["virtual_size"] == len(data["twin"])
-        assert _masked(our_twin, images["our twin"]) | {"virtual_size": "see xfail"} == \
-            _masked(real_twin, images["real twin"]) | {"virtual_size": "see xfail"}
+        assert _masked(our_twin, images["our twin"]) == _masked(real_twin, images["real twin"])
 
         # Round trip: real Glance reads, lists and serves what we wrote.
         with real.running():
@@ -281,9 +279,6 @@ def test_real_glance_33_deployment_is_served_as_is(world):
         assert_same(mine, theirs)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "virtual_size stays null after an upload: glance_api/uploads.py virtual_size() is a TODO "
-    "(no format inspector); real Glance 33 records the inspected size, byte count for raw"))
 def test_raw_upload_records_virtual_size_as_real_glance_does(user):
     # Real Glance's answer for this upload is observed in the test above (the "twin" image).
     image = user.create_active(os.urandom(SIZES["twin"]), **TWIN)
