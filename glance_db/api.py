@@ -7,7 +7,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from glance_db import exceptions, images as writes, members
 from glance_db.engine import SQLITE_WRITE, reader_for
-from glance_db.listing import build_list, check_sort, marker_row
+from glance_db.listing import build_list, check_sort, marker_row, plain_list
 from glance_db.models import image_tags, images
 from glance_db.queries import (
     get_with_children_stmt, image_from_joined_rows, image_row_to_dict, load_children,
@@ -96,8 +96,12 @@ class ImageRepo:
             return []
 
         def page_of(conn):
-            after = marker_row(conn, marker, project_id, is_admin) if marker else None
-            rows = conn.execute(build_list(query, self._dialect, after)).all()
+            if marker or filters or tags:
+                after = marker_row(conn, marker, project_id, is_admin) if marker else None
+                stmt, params = build_list(query, self._dialect, after), {}
+            else:
+                stmt, params = plain_list(query, self._dialect)
+            rows = conn.execute(stmt, params).all()
             page = [image_row_to_dict(r) for r in rows]
             load_children(conn, {i["id"]: i for i in page})
             return page

@@ -1,6 +1,6 @@
 """The image list query (internals §2.1): filters, visibility, sort and keyset paging."""
 
-from sqlalchemy import and_, false, or_, select, true
+from sqlalchemy import and_, bindparam, false, or_, select, true
 
 from glance_db import exceptions
 from glance_db.models import images
@@ -96,3 +96,26 @@ def build_list(query, dialect_name, marker_values=None):
     if query.get("limit") is not None:
         stmt = stmt.limit(query["limit"])
     return stmt
+
+
+# PERF: building the SELECT costs ~0.3 ms per image-list; the common shape (no filters,
+# tags or marker) is built once per (viewer kind, visibility, sort, ...) and reused with
+# the project id as a bound parameter.
+_PLAIN_CACHE = {}
+_PLAIN_CACHE_MAX = 512
+
+
+def plain_list(query, dialect_name):
+    """Return (stmt, params) for a list ``query`` without filters, tags or marker."""
+    project_id = query["project_id"]
+    key = (dialect_name, bool(query["is_admin"]), project_id is None, query.get("visibility"),
+           query.get("member_status") or "accepted", query.get("os_hidden"),
+           tuple(map(tuple, query["sort"])), query.get("limit"))
+    stmt = _PLAIN_CACHE.get(key)
+    if stmt is None:
+        shape = dict(query, project_id=None if project_id is None else bindparam("project_id"))
+        stmt = build_list(shape, dialect_name)
+        if len(_PLAIN_CACHE) >= _PLAIN_CACHE_MAX:
+            _PLAIN_CACHE.clear()
+        _PLAIN_CACHE[key] = stmt
+    return stmt, ({} if project_id is None else {"project_id": project_id})

@@ -6,6 +6,7 @@ load SQLAlchemy or the registry app.
 
 import json
 import os
+import socket
 import uuid
 import weakref
 from http import client as http_client
@@ -13,22 +14,152 @@ from urllib.parse import quote, urlencode
 
 from glance_registry import exceptions
 
-_JSON = 'application/json'
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
+    orjson = None
+
 # NOTE: a kept-alive connection the server closed while it sat idle fails with one of these
 # before any response byte; sending the request again on a new connection is then safe.
 _STALE = (http_client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+_MAX_HEAD = 65536
+_NO_BODY = frozenset((204, 304))
+
+
+def _dumps(obj):
+    if orjson is not None:
+        # PERF: orjson is ~5x faster; json takes what it refuses (ints beyond 64 bits).
+        try:
+            return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            pass
+    return json.dumps(obj, separators=(',', ':')).encode()
+
+
+def _loads(data):
+    if orjson is not None:
+        try:
+            return orjson.loads(data)
+        except ValueError:
+            pass
+    return json.loads(data)
+
+
+class _Conn:
+    """One socket to the server and the bytes read from it past the last response."""
+
+    __slots__ = ('sock', 'buf')
+
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b''
+
+    def close(self):
+        self.sock.close()
+
+    def _more(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise http_client.IncompleteRead(self.buf)
+        self.buf += data
+
+    def read_head(self):
+        """Return (status, headers dict with lower-case names) of the next response."""
+        while True:
+            end = self.buf.find(b'\r\n\r\n')
+            if end >= 0:
+                break
+            if len(self.buf) > _MAX_HEAD:
+                raise http_client.LineTooLong('response head')
+            data = self.sock.recv(65536)
+            if not data:
+                if not self.buf:
+                    raise http_client.RemoteDisconnected(
+                        'Remote end closed connection without response')
+                raise http_client.IncompleteRead(self.buf)
+            self.buf += data
+        lines = self.buf[:end].split(b'\r\n')
+        self.buf = self.buf[end + 4:]
+        parts = lines[0].split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b'HTTP/1.') or not parts[1].isdigit():
+            raise http_client.BadStatusLine(repr(lines[0][:100]))
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b':')
+            headers[name.strip().lower()] = value.strip()
+        if parts[0] == b'HTTP/1.0' and headers.get(b'connection', b'').lower() != b'keep-alive':
+            headers[b'connection'] = b'close'
+        return int(parts[1]), headers
+
+    def read_exactly(self, n):
+        """Return the next ``n`` bytes."""
+        while len(self.buf) < n:
+            self._more()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read_chunked(self):
+        """Return a chunked body, decoded (trailers skipped)."""
+        out = []
+        while True:
+            while b'\r\n' not in self.buf:
+                self._more()
+            line, self.buf = self.buf.split(b'\r\n', 1)
+            try:
+                size = int(line.split(b';', 1)[0].strip(), 16)
+            except ValueError:
+                raise http_client.HTTPException('bad chunk size %r' % line[:40]) from None
+            if size == 0:
+                while not self.buf.startswith(b'\r\n'):  # trailer lines, then CRLF
+                    while b'\r\n' not in self.buf:
+                        self._more()
+                    self.buf = self.buf.split(b'\r\n', 1)[1]
+                self.buf = self.buf[2:]
+                return b''.join(out)
+            out.append(self.read_exactly(size + 2)[:-2])
+
+    def read_to_eof(self):
+        """Return everything up to the end of the stream."""
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                data, self.buf = self.buf, b''
+                return data
+            self.buf += data
+
+
+def _read_response(conn, method):
+    """Return (status, body, keep) of the next response on ``conn``."""
+    while True:
+        status, headers = conn.read_head()
+        if status >= 200:
+            break  # 1xx interim answers (e.g. 100 Continue) carry no body
+    keep = headers.get(b'connection', b'').lower() != b'close'
+    if status in _NO_BODY or method == 'HEAD':
+        return status, b'', keep
+    if b'chunked' in headers.get(b'transfer-encoding', b'').lower():
+        return status, conn.read_chunked(), keep
+    length = headers.get(b'content-length')
+    if length is None:
+        return status, conn.read_to_eof(), False
+    if not length.isdigit():
+        raise http_client.HTTPException('bad Content-Length %r' % length[:40])
+    return status, conn.read_exactly(int(length)), keep
 
 
 class _ConnectionPool:
     """Keep-alive HTTP/1.1 connections to one server, shared by the threads of a process.
 
-    PERF: http.client directly costs ~100 us less CPU per call than urllib3 and ~500 us less
-    than requests (measured against a local registry); this hop is on every api request.
+    PERF: a lean exchange over raw sockets: glance-registry's answers are small JSON with
+    Content-Length, and http.client's email-based header parsing cost ~20% of an api
+    image-show; http.client itself was already ~100 us cheaper per call than urllib3 and
+    ~500 us cheaper than requests. This hop is on every api request.
     """
 
     def __init__(self, host, port, maxsize, connect_timeout, read_timeout):
         self.host, self.port, self.maxsize = host, port, maxsize
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        netloc = '[%s]:%d' % (host, port) if ':' in host else '%s:%d' % (host, port)
+        self.host_header = ('Host: %s\r\n' % netloc).encode('idna')
         # NOTE: list.append/pop are atomic, so threads share it without a lock.
         self._idle = []
         # SECURITY: a forked child must never write on its parent's sockets (two processes'
@@ -37,25 +168,32 @@ class _ConnectionPool:
         os.register_at_fork(after_in_child=lambda: ref() is not None and ref()._idle.clear())
 
     def _connect(self):
-        conn = http_client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
-        conn.connect()  # sets TCP_NODELAY
-        conn.sock.settimeout(self.read_timeout)
-        return conn
+        sock = socket.create_connection((self.host, self.port), self.connect_timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(self.read_timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return _Conn(sock)
 
     def request(self, method, url, body, headers):
-        """Send one request; return (status, body bytes).
+        """Send one request (``headers``: encoded header lines); return (status, body).
 
         :raises OSError, http.client.HTTPException: the server cannot be reached/read.
         """
+        if body is not None:
+            headers += b'Content-Length: %d\r\n' % len(body)
+        data = b''.join((method.encode('ascii'), b' ', url.encode('ascii'),
+                         b' HTTP/1.1\r\n', self.host_header, headers, b'\r\n', body or b''))
         while True:
             try:
                 conn, reused = self._idle.pop(), True
             except IndexError:
                 conn, reused = self._connect(), False
             try:
-                conn.request(method, url, body, headers)
-                resp = conn.getresponse()
-                data = resp.read()
+                conn.sock.sendall(data)
+                status, answer, keep = _read_response(conn, method)
             except _STALE:
                 conn.close()
                 if reused:
@@ -64,11 +202,11 @@ class _ConnectionPool:
             except BaseException:
                 conn.close()
                 raise
-            if resp.will_close or len(self._idle) >= self.maxsize:
+            if not keep or conn.buf or len(self._idle) >= self.maxsize:
                 conn.close()
             else:
                 self._idle.append(conn)
-            return resp.status, data
+            return status, answer
 
     def close(self):
         """Close the idle connections."""
@@ -102,14 +240,19 @@ class RegistryClient:
 
     @staticmethod
     def _headers(ctx):
-        headers = {'X-Is-Admin': 'True' if ctx.is_admin else 'False',
-                   'X-Roles': ','.join(r.lower() for r in ctx.roles or ())}
+        """Return the identity header lines of ``ctx``, encoded."""
+        lines = ['X-Is-Admin: %s\r\n' % ('True' if ctx.is_admin else 'False'),
+                 'X-Roles: %s\r\n' % ','.join(r.lower() for r in ctx.roles or ())]
         for name, value in (('X-Project-Id', ctx.project_id), ('X-User-Id', ctx.user_id),
                             ('X-Openstack-Request-Id', ctx.request_id),
                             ('X-Auth-Token', getattr(ctx, 'auth_token', None))):
             if value:
-                headers[name] = value
-        return headers
+                lines.append('%s: %s\r\n' % (name, value))
+        text = ''.join(lines)
+        # SECURITY: a CR or LF inside a value would let it add headers or requests.
+        if text.count('\n') != len(lines) or text.count('\r') != len(lines):
+            raise ValueError('Invalid header value in the request context')
+        return text.encode('latin-1')
 
     def _send(self, method, url, headers, body):
         try:
@@ -123,11 +266,11 @@ class RegistryClient:
         """Send one request; return the decoded JSON answer (None for 204)."""
         headers = self._headers(ctx)
         if body is not None:
-            body = json.dumps(body, separators=(',', ':')).encode()
-            headers['Content-Type'] = _JSON
+            body = _dumps(body)
+            headers += b'Content-Type: application/json\r\n'
         status, data = self._send(method, url, headers, body)
         if status == expect:
-            return json.loads(data) if data else None
+            return _loads(data) if data else None
         raise self._error(status, data)
 
     @staticmethod
