@@ -67,6 +67,20 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def stop_process(proc):
+    """Stop a process group started with a new session: SIGTERM, then SIGKILL after a grace."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(STOP_TIMEOUT)
+
+
 class Stack:
     """A glance-registry + glance-api pair started from the console scripts."""
 
@@ -150,17 +164,7 @@ class Stack:
     def stop(self):
         """Stop the processes: SIGTERM, then SIGKILL after a grace period."""
         for name in ("glance-api", "glance-registry"):
-            proc = self.procs.pop(name, None)
-            if proc is None or proc.poll() is not None:
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(STOP_TIMEOUT)
+            stop_process(self.procs.pop(name, None))
 
     def log_tail(self, name=None, lines=80):
         """Return the last lines of one (or both) process logs."""

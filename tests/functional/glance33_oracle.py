@@ -7,7 +7,6 @@ X-Identity-Status / X-Project-Id / X-Roles headers a test sends act as a Keyston
 """
 import contextlib
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import requests
 
 from tests.conftest import REPO_ROOT
-from tests.functional.conftest import STOP_TIMEOUT, Stack, _die_with_parent, free_port
+from tests.functional.conftest import Stack, _die_with_parent, free_port, stop_process
 
 READY_TIMEOUT = 90
 WSGI_SCRIPT = Path(__file__).resolve().parent / "glance33_wsgi.py"
@@ -115,16 +114,7 @@ class RealGlance:
     def stop(self):
         """Stop the server: SIGTERM, then SIGKILL after a grace period."""
         proc, self.proc, self.port = self.proc, None, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(STOP_TIMEOUT)
+        stop_process(proc)
 
     @contextlib.contextmanager
     def running(self):
