@@ -9,6 +9,7 @@ from glance_db import exceptions, images as writes, members
 from glance_db.engine import SQLITE_WRITE, reader_for
 from glance_db.listing import build_list, check_sort, marker_row, plain_list
 from glance_db.models import image_tags, images
+from glance_db.rawget import RawGet
 from glance_db.queries import (
     get_with_children_stmt, image_from_joined_rows, image_row_to_dict, load_children,
     show_visibility,
@@ -34,6 +35,7 @@ class ImageRepo:
         self._reader = reader_for(engine)
         self._writer = engine.execution_options(**{SQLITE_WRITE: True})
         self._dialect = engine.dialect.name
+        self._raw_get = RawGet(self._reader, _GET) if self._dialect != "sqlite" else None
 
     def _now(self):
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
@@ -82,8 +84,15 @@ class ImageRepo:
 
         :raises: ImageNotFound when missing, deleted or invisible.
         """
-        return self._read(lambda conn: self._fetch(
-            conn, image_id, project_id, is_admin, include_deleted))
+        if self._raw_get is None:
+            return self._read(lambda conn: self._fetch(
+                conn, image_id, project_id, is_admin, include_deleted))
+        rows = self._raw_get.rows((bool(is_admin), bool(include_deleted)),
+                                  {"image_id": image_id, "project_id": project_id})
+        image = image_from_joined_rows(rows)
+        if image is None:
+            raise writes.not_found(image_id)
+        return image
 
     def image_list(self, *, project_id=None, is_admin=False, filters=None, tags=None,
                    visibility=None, member_status="accepted", os_hidden=None, marker=None,
