@@ -3,6 +3,8 @@
 from oslo_config import cfg
 from oslo_policy import opts as policy_opts
 
+from glance_registry import config as registry_config
+
 DEFAULT_DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
                         'iso', 'ploop']
 DEFAULT_CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed']
@@ -15,15 +17,6 @@ bind_opts = [
                help='Number of glance-api worker processes (default: number of CPUs).'),
     cfg.IntOpt('threads', default=8, min=1,
                help='Threads per worker process serving requests.'),
-]
-
-registry_opts = [
-    cfg.HostAddressOpt('registry_host', default='0.0.0.0',
-                       help='Address of the glance-registry server (0.0.0.0 means '
-                            'this host).'),
-    cfg.PortOpt('registry_port', default=9191, help='Port of the glance-registry server.'),
-    cfg.IntOpt('registry_client_timeout', default=600, min=0,
-               help='Seconds to wait for a glance-registry answer (0: no timeout).'),
 ]
 
 api_opts = [
@@ -93,7 +86,8 @@ paste_deploy_opts = [
 def register_opts(conf):
     """Register the api options (and the policy and store options) on conf."""
     conf.register_opts(bind_opts)
-    conf.register_opts(registry_opts)
+    # One definition of registry_host/port/timeout, shared with glance-registry.conf.
+    registry_config.register_client_opts(conf)
     conf.register_opts(api_opts)
     conf.register_opts(image_format_opts, group='image_format')
     conf.register_opts(paste_deploy_opts, group='paste_deploy')
@@ -122,7 +116,7 @@ def registry_address(conf):
 def list_opts():
     """Return the api options for oslo-config-generator."""
     return [
-        (None, bind_opts + registry_opts + api_opts),
+        (None, bind_opts + registry_config.client_opts + api_opts),
         ('image_format', image_format_opts),
         ('paste_deploy', paste_deploy_opts),
     ]
