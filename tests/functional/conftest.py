@@ -84,8 +84,12 @@ def stop_process(proc):
 class Stack:
     """A glance-registry + glance-api pair started from the console scripts."""
 
-    def __init__(self, root, db_url, name):
+    def __init__(self, root, db_url, name, api_extra="", registry_extra=""):
         self.root = root
+        # NOTE: extra config text is appended to each file; a repeated section such as
+        # [DEFAULT] merges with the one above, as oslo.config reads files.
+        self.api_extra = api_extra
+        self.registry_extra = registry_extra
         self.db_url = db_url
         self.name = name
         self.datadir = root / "images"
@@ -113,8 +117,8 @@ class Stack:
         """Write both config files for the current ports."""
         values = {"api_port": self.api_port, "reg_port": self.reg_port,
                   "db_url": self.db_url, "datadir": self.datadir}
-        self.registry_conf.write_text(REGISTRY_CONF.format(**values))
-        self.api_conf.write_text(API_CONF.format(**values))
+        self.registry_conf.write_text(REGISTRY_CONF.format(**values) + self.registry_extra)
+        self.api_conf.write_text(API_CONF.format(**values) + self.api_extra)
 
     def start(self):
         """Sync the schema, then start the registry and the api; retry on a port race."""

@@ -68,7 +68,7 @@ def real_db_sync(bin_dir, db_url, root):
 class RealGlance:
     """Real Glance 33's API app under a threaded wsgiref server, over a given DB and datadir."""
 
-    def __init__(self, bin_dir, root, db_url, datadir):
+    def __init__(self, bin_dir, root, db_url, datadir, extra_conf=""):
         self.bin_dir = bin_dir
         self.root = root
         self.confdir = root / "real-glance-etc"
@@ -81,7 +81,8 @@ class RealGlance:
         paste = paste.replace(_AUTHTOKEN_PIPELINE, _AUTHTOKEN_PIPELINE.replace(" authtoken", ""))
         (self.confdir / "glance-api-paste.ini").write_text(paste)
         (self.confdir / "glance-api.conf").write_text(REAL_API_CONF.format(
-            show_locations=SHOW_LOCATIONS, root=root, db_url=db_url, datadir=datadir))
+            show_locations=SHOW_LOCATIONS, root=root, db_url=db_url, datadir=datadir)
+            + extra_conf)
 
     @property
     def url(self):
