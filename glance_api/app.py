@@ -54,6 +54,15 @@ class MethodGuard:
         if ctx is not None and ctx.read_only and req.method in MUTATING_METHODS:
             raise exc.Forbidden('Read-only access')   # Glance's utils.mutating
 
+    def process_response(self, req, resp, resource, req_succeeded):
+        """Give empty 202/204 answers WebOb's default headers, as Glance's do."""
+        if resp.status_code in (202, 204) and not resp.text and resp.stream is None:
+            resp.content_type = _EMPTY_CONTENT_TYPE
+            resp.set_header('Content-Length', '0')
+
+
+_EMPTY_CONTENT_TYPE = 'text/html; charset=UTF-8'
+
 
 def _responder_methods(resource):
     order = ('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD')

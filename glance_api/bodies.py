@@ -48,10 +48,9 @@ def write_json(resp, obj, status=200):
 
 
 def write_empty(resp, status=204):
-    """Answer with an empty body (WebOb's default content type unless 204/304)."""
+    """Answer with an empty body and WebOb's default content type, as Glance does."""
     resp.status = status
-    if status not in (204, 304):
-        resp.content_type = 'text/html; charset=UTF-8'
+    resp.content_type = 'text/html; charset=UTF-8'
     resp.text = ''
 
 
