@@ -221,3 +221,27 @@ def test_members(repo):
     assert repo.member_create(image["id"], "p2")["status"] == "pending"
     with pytest.raises(exceptions.ImageNotFound):
         repo.member_create("missing", "p2")
+
+
+def test_get_survives_server_dropping_the_connection(repo, db_engine):
+    image = _create(repo, name="kept")
+    assert repo.image_get(image["id"])["name"] == "kept"
+    backend = db_engine.dialect.name
+    if backend == "sqlite":
+        pytest.skip("no server connection to drop")
+    # NOTE: the server ends every other session of this database, as a restart or
+    # wait_timeout would; the reader's cached connection is among them.
+    with db_engine.connect() as conn:
+        if backend == "mysql":
+            mine = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
+            ids = conn.exec_driver_sql(
+                "SELECT id FROM information_schema.processlist WHERE db = DATABASE()"
+                " AND id <> %d" % mine).scalars().all()
+            for other in ids:
+                conn.exec_driver_sql("KILL CONNECTION %d" % other)
+        else:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    assert repo.image_get(image["id"])["name"] == "kept"
+    assert repo.image_get(image["id"])["name"] == "kept"
