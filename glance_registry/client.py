@@ -24,6 +24,13 @@ except ImportError:  # pragma: no cover - orjson is a dependency; json is the fa
 _STALE = (http_client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 _MAX_HEAD = 65536
 _NO_BODY = frozenset((204, 304))
+# Characters quote() leaves alone: ids made of these (every uuid) skip it.
+_UNRESERVED = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~')
+
+
+def _quote(part):
+    # PERF: urllib's quote() was ~4% of glance-api's CPU per image-show.
+    return part if _UNRESERVED.issuperset(part) else quote(part, safe='')
 
 
 def _dumps(obj):
@@ -290,8 +297,7 @@ class RegistryClient:
 
     @staticmethod
     def _image_url(image_id, *rest):
-        return '/'.join(['/images', quote(image_id, safe='')]
-                        + [quote(part, safe='') for part in rest])
+        return '/'.join(['/images', _quote(image_id)] + [_quote(part) for part in rest])
 
     def image_create(self, ctx, values):
         """Create an image from ``values`` and return it.
