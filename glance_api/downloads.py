@@ -13,6 +13,7 @@ import re
 
 from glance_api import exceptions
 from glance_api import policy
+from glance_registry import exceptions as registry_exc
 from stores import exceptions as store_exc
 
 LOG = logging.getLogger(__name__)
@@ -49,7 +50,10 @@ def prepare(registry, stores, ctx, image_id, range_header=None, content_range_he
     :raises: ImageNotFound (404), Forbidden (403), BadRequest (400),
              RangeNotSatisfiable (416), store errors (e.g. BackendUnavailable 503)
     """
-    image = registry.image_get(ctx, image_id)
+    try:
+        image = registry.image_get(ctx, image_id)
+    except registry_exc.ImageNotFound:
+        raise exceptions.NotFound('No image found with ID %s' % image_id) from None
     policy.enforce_image(enforcer, ctx, 'download_image', image)
     if image['status'] == 'deactivated' and not ctx.is_admin:
         raise exceptions.Forbidden(DEACTIVATED)

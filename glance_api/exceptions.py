@@ -48,6 +48,12 @@ class ForbiddenDetail(Forbidden):
     """Forbidden, shown as WebOb's detail under "Access was denied to this resource."."""
 
 
+class NotImageOwner(Forbidden):
+    """Legacy policy (enforce_new_defaults = False): only the owner or an admin may change it."""
+
+    message = 'You do not own this image'
+
+
 class PolicyForbidden(Forbidden):
     """A policy rule refused the caller."""
 
@@ -137,3 +143,7 @@ class ServiceUnavailable(ApiError):
     """A backend the request needs is unavailable."""
 
     message = ''
+
+
+class InvalidPropertyProtectionConfiguration(Exception):
+    """The property protection file cannot be used (the api refuses to start)."""

@@ -25,6 +25,21 @@ def _enforce(api, ctx, rule, image, member_id=None):
     api.policy.enforce(ctx, rule, target)
 
 
+def _legacy_owner_check(api, ctx, image, action):
+    """With enforce_new_defaults = False, Glance's hard-coded member ownership checks."""
+    if api.policy.new_defaults or ctx.is_admin:
+        return
+    owner = image.get('owner')
+    if action == 'update':
+        refused = ctx.project_id == owner
+    elif action == 'create':
+        refused = owner is None or owner != ctx.project_id
+    else:
+        refused = ctx.project_id != owner
+    if refused:
+        raise exc.Forbidden('Not allowed to %s members for image %s.' % (action, image['id']))
+
+
 def _is_owner_or_admin(ctx, image):
     return ctx.is_admin or (ctx.project_id is not None and image.get('owner') == ctx.project_id)
 
@@ -69,6 +84,7 @@ class MembersResource:
         image = _lookup_image(api, ctx, image_id)
         if image['visibility'] != 'shared':
             raise exc.Forbidden('Not allowed to create members for image %s.' % image_id)
+        _legacy_owner_check(api, ctx, image, 'create')
         _enforce(api, ctx, 'add_member', image)
         maximum = api.conf.image_member_quota
         if maximum >= 0:
@@ -131,6 +147,7 @@ class MemberResource:
         image = _lookup_image(api, ctx, image_id)
         if image['visibility'] != 'shared':
             raise exc.Forbidden('Not allowed to update members for image %s.' % image_id)
+        _legacy_owner_check(api, ctx, image, 'update')
         _enforce(api, ctx, 'get_member', image)
         _lookup_member(api, ctx, image, member_id)
         _enforce(api, ctx, 'modify_member', image, member_id=member_id)
@@ -146,6 +163,7 @@ class MemberResource:
         image = _lookup_image(api, ctx, image_id)
         if image['visibility'] != 'shared':
             raise exc.Forbidden('Not allowed to delete members for image %s.' % image_id)
+        _legacy_owner_check(api, ctx, image, 'delete')
         _enforce(api, ctx, 'get_member', image)
         _lookup_member(api, ctx, image, member_id)
         _enforce(api, ctx, 'delete_member', image)

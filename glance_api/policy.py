@@ -15,46 +15,77 @@ _READER = _ADMIN + ' or (role:reader and project_id:%(project_id)s)'
 _VISIBLE = ("(project_id:%(project_id)s or project_id:%(member_id)s or "
             "'community':%(visibility)s or 'public':%(visibility)s or "
             "'shared':%(visibility)s)")
+_DEFAULT = 'rule:default'
+_CACHE = 'rule:manage_image_cache'
 
-DEFAULT_RULES = {
-    'default': '',
-    'context_is_admin': 'role:admin',
-    'service_api': 'role:service or role:admin',
-    'add_image': _ADMIN + ' or (role:member and project_id:%(project_id)s and '
-                          'project_id:%(owner)s)',
-    'delete_image': _MEMBER,
-    'get_image': _ADMIN + ' or (role:reader and ' + _VISIBLE + ')',
-    'get_images': _READER,
-    'modify_image': _MEMBER,
-    'publicize_image': _ADMIN,
-    'communitize_image': _MEMBER,
-    'download_image': _ADMIN + ' or (role:member and ' + _VISIBLE + ')',
-    'download_from_store': _ADMIN + ' or (role:member and ' + _VISIBLE + ')',
-    'upload_image': _MEMBER,
-    'delete_image_location': _ADMIN,
-    'get_image_location': _READER,
-    'set_image_location': _MEMBER,
-    'add_image_location': 'rule:service_api or (role:member and project_id:%(project_id)s '
-                          'and project_id:%(owner)s)',
-    'fetch_image_location': 'rule:service_api',
-    'add_member': _MEMBER,
-    'delete_member': _MEMBER,
-    'get_member': _ADMIN + ' or role:reader and (project_id:%(project_id)s or '
-                           'project_id:%(member_id)s)',
-    'get_members': _ADMIN + ' or role:reader and (project_id:%(project_id)s or '
-                            'project_id:%(member_id)s)',
-    'modify_member': _ADMIN + ' or (role:member and project_id:%(member_id)s)',
-    'manage_image_cache': _ADMIN,
-    'deactivate': _MEMBER,
-    'reactivate': _MEMBER,
-    'copy_image': _ADMIN,
-    'stores_info_detail': _ADMIN + ' or rule:service_api',
-    'tasks_api_access': _ADMIN,
-    'get_task': 'rule:default',
-    'get_tasks': 'rule:default',
-    'add_task': 'rule:default',
-    'modify_task': 'rule:default',
+# name -> (check string, deprecated check string or None); as glance/policies/*.py in 33.0.0.
+# With [oslo_policy] enforce_new_defaults = False oslo.policy ORs the deprecated check
+# string into each rule the policy file does not override (the legacy "rule:default" = "").
+RULES = {
+    'default': ('', _ADMIN),
+    'context_is_admin': ('role:admin', None),
+    'service_api': ('role:service or role:admin', None),
+    'add_image': (_ADMIN + ' or (role:member and project_id:%(project_id)s and '
+                           'project_id:%(owner)s)', _DEFAULT),
+    'delete_image': (_MEMBER, _DEFAULT),
+    'get_image': (_ADMIN + ' or (role:reader and ' + _VISIBLE + ')', _DEFAULT),
+    'get_images': (_READER, _DEFAULT),
+    'modify_image': (_MEMBER, _DEFAULT),
+    'publicize_image': (_ADMIN, None),
+    'communitize_image': (_MEMBER, _DEFAULT),
+    'download_image': (_ADMIN + ' or (role:member and ' + _VISIBLE + ')', _DEFAULT),
+    'download_from_store': (_ADMIN + ' or (role:member and ' + _VISIBLE + ')', None),
+    'upload_image': (_MEMBER, _DEFAULT),
+    'delete_image_location': (_ADMIN, _DEFAULT),
+    'get_image_location': (_READER, _DEFAULT),
+    'set_image_location': (_MEMBER, _DEFAULT),
+    'add_image_location': ('rule:service_api or (role:member and project_id:%(project_id)s '
+                           'and project_id:%(owner)s)', None),
+    'fetch_image_location': ('rule:service_api', None),
+    'add_member': (_MEMBER, _DEFAULT),
+    'delete_member': (_MEMBER, _DEFAULT),
+    'get_member': (_ADMIN + ' or role:reader and (project_id:%(project_id)s or '
+                            'project_id:%(member_id)s)', _DEFAULT),
+    'get_members': (_ADMIN + ' or role:reader and (project_id:%(project_id)s or '
+                             'project_id:%(member_id)s)', _DEFAULT),
+    'modify_member': (_ADMIN + ' or (role:member and project_id:%(member_id)s)', _DEFAULT),
+    'manage_image_cache': (_ADMIN, None),
+    'deactivate': (_MEMBER, _DEFAULT),
+    'reactivate': (_MEMBER, _DEFAULT),
+    'copy_image': (_ADMIN, None),
+    'list_cached_nodes': (_ADMIN, None),
+    'get_task': (_DEFAULT, _DEFAULT),
+    'get_tasks': (_DEFAULT, _DEFAULT),
+    'add_task': (_DEFAULT, _DEFAULT),
+    'modify_task': (_DEFAULT, None),
+    'tasks_api_access': (_ADMIN, None),
+    'cache_image': (_ADMIN, _CACHE),
+    'cache_list': (_ADMIN, _CACHE),
+    'cache_delete': (_ADMIN, _CACHE),
+    'cache_clean': (_ADMIN, None),
+    'cache_prune': (_ADMIN, None),
+    'stores_info_detail': (_ADMIN + ' or rule:service_api', _ADMIN),
 }
+# NOTE: the base rules carry no scope; every other rule is project-scoped, so a system- or
+# domain-scoped token fails it (oslo.policy 6 always enforces scope; enforce_scope is gone).
+UNSCOPED = frozenset(['default', 'context_is_admin', 'service_api'])
+DEFAULT_RULES = {name: check for name, (check, _old) in RULES.items()}
+_DEPRECATED_REASON = 'Glance 33 moved to secure RBAC defaults.'
+
+
+def rule_defaults():
+    """Return Glance's RuleDefaults (with their deprecated legacy rules)."""
+    defaults = []
+    for name, (check, old) in RULES.items():
+        deprecated = None
+        if old is not None:
+            deprecated = oslo_policy.DeprecatedRule(
+                name=name, check_str=old, deprecated_reason=_DEPRECATED_REASON,
+                deprecated_since='Wallaby')
+        defaults.append(oslo_policy.RuleDefault(
+            name, check, deprecated_rule=deprecated,
+            scope_types=None if name in UNSCOPED else ['project']))
+    return defaults
 
 
 # PERF: oslo.policy's enforce() stats the policy file and introspects every check's
@@ -87,8 +118,8 @@ class Enforcer:
     def __init__(self, conf):
         self._enforcer = oslo_policy.Enforcer(conf, use_conf=True, overwrite=False)
         self._enforcer.suppress_default_change_warnings = True
-        self._enforcer.register_defaults(
-            [oslo_policy.RuleDefault(name, check) for name, check in DEFAULT_RULES.items()])
+        self._enforcer.register_defaults(rule_defaults())
+        self.new_defaults = conf.oslo_policy.enforce_new_defaults
         self._loaded_at = None
         self._snapshot = {}
         self._lock = threading.Lock()
@@ -140,6 +171,9 @@ class Enforcer:
         if tree is None:
             return False
         creds = ctx.to_policy_values()
+        if rule not in UNSCOPED and rule in RULES and (
+                creds.get('system_scope') or creds.get('domain_id')):
+            return False
         return self._eval(tree, target, creds, rules)
 
     def enforce(self, ctx, rule, target):
@@ -175,17 +209,36 @@ def image_target_for(ctx, image):
     return image_target(ctx, image, member_of)
 
 
+# Rules that, with enforce_new_defaults = False, also need the caller to own the image
+# (Glance's check_is_image_mutable, applied after the rule itself).
+LEGACY_OWNER_RULES = frozenset(['delete_image', 'upload_image', 'modify_image', 'deactivate',
+                                'reactivate', 'delete_image_location'])
+
+
+def check_owner(ctx, owner):
+    """Legacy owner check: admin, or the project that owns the image.
+
+    :raises: NotImageOwner
+    """
+    if ctx.is_admin:
+        return
+    if owner is None or ctx.project_id is None or owner != ctx.project_id:
+        raise exc.NotImageOwner()
+
+
 def enforce_image(enforcer, ctx, rule, image):
     """Enforce rule on an existing image; hide images the caller cannot get (404).
 
-    :raises: NotFound when the caller may not even get_image it, else PolicyForbidden.
+    :raises: NotFound when the caller may not even get_image it, else PolicyForbidden;
+             NotImageOwner for a legacy owner check (enforce_new_defaults = False).
     """
     target = image_target_for(ctx, image)
-    if enforcer.check(ctx, rule, target):
-        return
-    if rule == 'get_image' or not enforcer.check(ctx, 'get_image', target):
-        raise exc.NotFound()
-    raise exc.PolicyForbidden(rule)
+    if not enforcer.check(ctx, rule, target):
+        if rule == 'get_image' or not enforcer.check(ctx, 'get_image', target):
+            raise exc.NotFound()
+        raise exc.PolicyForbidden(rule)
+    if not enforcer.new_defaults and rule in LEGACY_OWNER_RULES:
+        check_owner(ctx, image.get('owner'))
 
 
 def enforce_visibility(enforcer, ctx, visibility, target):

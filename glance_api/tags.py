@@ -17,15 +17,19 @@ class ImageTagResource:
     def __init__(self, api):
         self.api = api
 
-    def _image(self, ctx, image_id):
+    def _image(self, ctx, image_id, verb):
         image = get_image(self.api.registry, ctx, image_id, 'Image %s not found.' % image_id)
-        policy.enforce_image(self.api.policy, ctx, 'modify_image', image)
+        try:
+            policy.enforce_image(self.api.policy, ctx, 'modify_image', image)
+        except exc.NotImageOwner:
+            raise exc.Forbidden('Not allowed to %s tags for image %s.'
+                                % (verb, image_id)) from None
         return image
 
     def on_put(self, req, resp, image_id, tag):
         """Add a tag (idempotent)."""
         ctx = req.context.ctx
-        image = self._image(ctx, image_id)
+        image = self._image(ctx, image_id, 'update')
         self.api.schema.validate({'tags': [tag]})
         tags = image.get('tags') or []
         if tag not in tags:
@@ -42,7 +46,7 @@ class ImageTagResource:
     def on_delete(self, req, resp, image_id, tag):
         """Remove a tag."""
         ctx = req.context.ctx
-        image = self._image(ctx, image_id)
+        image = self._image(ctx, image_id, 'delete')
         if tag not in (image.get('tags') or []):
             raise exc.NotFound()
         try:

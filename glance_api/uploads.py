@@ -166,8 +166,15 @@ def upload(conf, registry, stores, ctx, image_id, stream, content_length, declar
     if size is None:
         size = content_length
     store = select_store(conf, stores, store_id)
-    image = registry.image_get(ctx, image_id)
-    policy.enforce_image(enforcer, ctx, 'upload_image', image)
+    try:
+        image = registry.image_get(ctx, image_id)
+    except registry_exc.ImageNotFound:
+        raise exceptions.NotFound('No image found with ID %s' % image_id) from None
+    try:
+        policy.enforce_image(enforcer, ctx, 'upload_image', image)
+    except exceptions.NotImageOwner:
+        raise exceptions.Forbidden('Not allowed to upload image data for image %s'
+                                   % image_id) from None
     check_uploadable(image)
     if size is not None and size > conf.image_size_cap:
         raise too_large()
