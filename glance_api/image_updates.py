@@ -56,14 +56,30 @@ def check_tag_quota(conf, tags):
 class _Draft:
     """The image as the changes leave it, plus what must be saved."""
 
-    def __init__(self, image):
+    def __init__(self, image, checker=None):
         self.image = image
+        self.checker = checker   # property protections of the caller, None when off
         self.status = image['status']
         self.attrs = {}
         self.props = dict(image['properties'])
         self.purge = False
         self.props_changed = False
         self.locations = None
+
+    def visible(self, name):
+        """Return True when the property exists and the caller may read it."""
+        return name in self.props and (self.checker is None or self.checker.can(name, 'read'))
+
+    def set_prop(self, name, value):
+        """Set an extra property, checking update (readable ones) or create permission."""
+        if self.checker is not None:
+            # NOTE: Glance 33 answers 500 (and saves nothing) when a PATCH sets a property
+            # the caller cannot read; this refuses it the way a denied create is refused.
+            if not self.checker.can(name, 'read'):
+                raise exc.ReservedAttribute(name)
+            self.checker.require(name, 'update' if name in self.props else 'create')
+        self.props[name] = value
+        self.props_changed = True
 
     def set_attr(self, name, value):
         if name in ('disk_format', 'container_format') and \
@@ -89,9 +105,8 @@ def _do_replace(api, ctx, draft, change):
     _update_property(api, ctx, draft.image, root, value)
     if root in SETTABLE:
         draft.set_attr(root, value)
-    elif root in draft.props:
-        draft.props[root] = value
-        draft.props_changed = True
+    elif draft.visible(root):
+        draft.set_prop(root, value)
     else:
         raise exc.ConflictDetail('Property %s does not exist.' % root)
 
@@ -99,13 +114,12 @@ def _do_replace(api, ctx, draft, change):
 def _do_add(api, ctx, draft, change):
     root, value = change['path'][0], change['value']
     _update_property(api, ctx, draft.image, root, value)
-    if change['draft'] == 4 and (root in SETTABLE or root in draft.props):
+    if change['draft'] == 4 and (root in SETTABLE or draft.visible(root)):
         raise exc.ConflictDetail('Property %s already present.' % root)
     if root in SETTABLE:
         draft.set_attr(root, value)
     else:
-        draft.props[root] = value
-        draft.props_changed = True
+        draft.set_prop(root, value)
 
 
 def _do_remove(api, ctx, draft, change):
@@ -113,8 +127,10 @@ def _do_remove(api, ctx, draft, change):
     _update_property(api, ctx, draft.image, root)
     if root in SETTABLE:
         raise exc.ForbiddenDetail('Property %s may not be removed.' % root)
-    if root not in draft.props:
+    if not draft.visible(root):
         raise exc.ConflictDetail('Property %s does not exist.' % root)
+    if draft.checker is not None:
+        draft.checker.require(root, 'delete')
     del draft.props[root]
     draft.props_changed = draft.purge = True
 
@@ -127,7 +143,8 @@ def apply(api, ctx, image, changes):
 
     :raises: Forbidden, NotFound, Conflict, BadRequest, LimitExceeded (nothing saved).
     """
-    draft = _Draft(image)
+    checker = None if api.protections is None else api.protections.checker(ctx)
+    draft = _Draft(image, checker)
     for change in changes:
         if change['path'][0] == 'locations':
             locations_patch.apply(api, ctx, draft, change)

@@ -16,9 +16,10 @@ def active_locations(image):
 
 
 class ImageView:
-    """Render image dicts for one configuration."""
+    """Render image dicts for one configuration (and its property protections, if any)."""
 
-    def __init__(self, conf):
+    def __init__(self, conf, protections=None):
+        self.protections = protections
         self.show_locations = conf.show_multiple_locations
         self.show_direct_url = conf.show_image_direct_url
         self.multi_store = bool(conf.enabled_backends)
@@ -34,9 +35,12 @@ class ImageView:
         return sorted(locations, key=lambda loc: -self._weights.get(
             (loc.get('metadata') or {}).get('store'), 0))
 
-    def render(self, image):
-        """Return the JSON-ready dict of one image."""
-        view = {k: ('' if v is None else v) for k, v in image['properties'].items()
+    def render(self, image, ctx):
+        """Return the JSON-ready dict of one image as ctx may see it."""
+        props = image['properties']
+        if self.protections is not None:
+            props = self.protections.checker(ctx).readable(props)
+        view = {k: ('' if v is None else v) for k, v in props.items()
                 if k not in HIDDEN_PROPERTIES}
         for key in _ATTRIBUTES:
             view[key] = image.get(key)
