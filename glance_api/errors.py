@@ -76,6 +76,7 @@ TABLE = [
     (reg_exc.Conflict, 409, EXPL),
     (reg_exc.Forbidden, 403, EXPL),
     (reg_exc.RegistryUnavailable, 503, None),
+    (reg_exc.Unauthorized, 401, None),
     (store_exc.UnknownStore, 400, EXPL),
     (store_exc.StorageFull, 413, EXPL),
     (store_exc.ImageSizeLimitExceeded, 413, EXPL),

@@ -16,5 +16,17 @@ if ! up 5432; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start 2>/dev/null || true
   for _ in $(seq 1 30); do up 5432 && break; sleep 1; done
 fi
+# Tools some tests use when present (they skip or fall back without them): memcached for the
+# shared token cache of keystone mode, qemu-img for real qcow2 test images. Best effort.
+need=()
+command -v memcached >/dev/null 2>&1 || need+=(memcached)
+command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
+if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing ${need[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || \
+    { apt-get update -qq >/dev/null 2>&1 && \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1; } || \
+    echo "could not install ${need[*]}; the tests that need them will skip" >&2
+fi
 up 3306 || { echo "MariaDB is not reachable on 127.0.0.1:3306" >&2; exit 1; }
 exit 0

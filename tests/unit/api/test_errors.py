@@ -169,3 +169,24 @@ def test_keystone_flavor_without_confirmed_identity_is_401():
     assert resp.status_code == 401
     resp = client.simulate_get('/v2/images', headers=P1)
     assert resp.status_code == 200
+
+
+def test_registry_refusing_the_token_is_a_401_not_a_500():
+    # NOTE: keystone flavor: the api validated (and cached) a token that the registry,
+    # validating again, refuses (revoked meanwhile): the caller gets Glance's plain 401.
+    from glance_registry import exceptions as reg_exc
+    from tests.unit.api.conftest import P1, Env
+
+    env = Env()
+
+    def refuse(*args, **kwargs):
+        raise reg_exc.Unauthorized('The request you have made requires authentication.',
+                                   status=401)
+
+    env.registry.image_get = refuse
+    resp = env.client.simulate_get('/v2/images/0b2a3c4d-0000-4000-8000-000000000001',
+                                   headers=dict(P1, Accept='application/json'))
+    assert resp.status_code == 401
+    assert resp.json['title'] == 'Unauthorized'
+    assert resp.json['message'].startswith('This server could not verify that you are '
+                                           'authorized to access the document you requested.')

@@ -130,6 +130,11 @@ def test_error_codes_map_back(serve, code, cls):
     (418, {'error': {'code': '__class__', 'message': 'tea'}}, exc.RegistryError),
     (502, b'<html>bad gateway</html>', exc.RegistryError),
     (503, b'Service Unavailable', exc.RegistryUnavailable),
+    # keystonemiddleware's own 401 body (keystone flavor), and a bare one
+    (401, {'error': {'code': 401, 'title': 'Unauthorized',
+                     'message': 'The request you have made requires authentication.'}},
+     exc.Unauthorized),
+    (401, b'Authentication required', exc.Unauthorized),
 ])
 def test_unknown_errors(serve, status, body, cls):
     _, client = serve((status, body))
