@@ -1,9 +1,11 @@
 """Legacy PATCH operations on /locations (only with show_multiple_locations=True)."""
 
+import hashlib
 import urllib.parse
 
 from glance_api import exceptions as exc
 from glance_api import policy
+from glance_api import url_filter
 from stores import exceptions as store_exc
 
 # SECURITY: CVE-2014-9493/CVE-2015-1195/CVE-2014-5356: never let users point at host files.
@@ -21,6 +23,10 @@ def _check_location(api, location):
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme in REFUSED_SCHEMES or api.stores is None:
         raise exc.BadRequest('Invalid location')
+    # SECURITY: OSSA-2026-004: http(s) locations pass [import_filtering_opts] before any
+    # request is made to them (Glance's validate_external_location).
+    if scheme in ('http', 'https') and not url_filter.passes(url, api.conf):
+        raise exc.BadRequest('The Store URI was malformed.')
     try:
         size = api.stores.for_location(url).get_size(url)
     except (store_exc.UnknownScheme, store_exc.NotFound, store_exc.BadStoreUri,
@@ -31,26 +37,64 @@ def _check_location(api, location):
     return size
 
 
+def _hex(name, value):
+    try:
+        return bytes.fromhex(value)
+    except (TypeError, ValueError):
+        raise exc.Conflict('%s (%s) is not a valid hexadecimal value' % (name, value)) from None
+
+
 def _validation_data(api, draft, locations):
-    data = {}
+    """Return the checksum/hash values the locations bring that the image lacks.
+
+    As Glance 33: values equal to the image's are ignored; a different value for one the
+    image has, two locations disagreeing, or a new value for an image that is not queued
+    is a 409, and so is a malformed checksum or hash (wrong algorithm, not hex, wrong size).
+    """
+    given = {}
     for loc in locations:
-        val = loc.get('validation_data')
-        if not val:
+        for key, value in (loc.get('validation_data') or {}).items():
+            if given.get(key, value) != value:
+                raise exc.Conflict('Conflicting values for %s' % key)
+            given[key] = value
+    new = {}
+    for key, value in given.items():
+        current = draft.attrs.get(key, draft.image.get(key))
+        if value == current:
             continue
-        if val.get('os_hash_algo') != api.conf.hashing_algorithm:
-            raise exc.BadRequest('os_hash_algo must be %s' % api.conf.hashing_algorithm)
-        if draft.status != 'queued':
-            current = {k: draft.image.get(k) for k in val}
-            if current != val:
-                raise exc.BadRequest('os_hash_value, checksum and os_hash_algo must match '
-                                     'the image')
-        data.update(val)
-    return data
+        if current:
+            raise exc.Conflict('%s is already set with a different value' % key)
+        new[key] = value
+    if not new:
+        return {}
+    if draft.status != 'queued':
+        raise exc.Conflict("New value(s) for %s may only be provided when image status is "
+                           "'queued'" % ', '.join(new))
+    if 'checksum' in new and len(_hex('checksum', new['checksum'])) != 16:
+        raise exc.Conflict('checksum (%s) is not the correct size for md5 (should be 16 '
+                           'bytes)' % new['checksum'])
+    algo = new.get('os_hash_algo')
+    if algo != api.conf.hashing_algorithm:
+        raise exc.Conflict('os_hash_algo must be %s, not %s'
+                           % (api.conf.hashing_algorithm, algo))
+    value = new.get('os_hash_value')
+    want = hashlib.new(algo).digest_size
+    if len(_hex('os_hash_value', value)) != want:
+        raise exc.Conflict('os_hash_value (%s) is not the correct size for %s (should be %d '
+                           'bytes)' % (value, algo, want))
+    return new
 
 
-def _new_locations(api, draft, locations):
-    sizes = [_check_location(api, loc) for loc in locations]
-    data = _validation_data(api, draft, locations)
+def _duplicates(locations):
+    # NOTE: Glance counts a location twice only when url AND metadata are equal.
+    for i, loc in enumerate(locations):
+        if any(loc['url'] == other['url'] and (loc.get('metadata') or {}) ==
+               (other.get('metadata') or {}) for other in locations[:i]):
+            raise exc.BadRequest('The location %s already exists' % loc['url'])
+
+
+def _new_locations(api, draft, locations, data, check=True):
+    sizes = [_check_location(api, loc) for loc in locations] if check else []
     if draft.status == 'queued':
         if not (draft.image.get('disk_format') or draft.attrs.get('disk_format')) or \
                 not (draft.image.get('container_format') or
@@ -87,11 +131,19 @@ def _replace(api, ctx, draft, value):
     if draft.status not in ('active', 'queued'):
         raise exc.Conflict("It's not allowed to replace locations if image status is %s."
                            % draft.status)
-    urls = [loc['url'] for loc in value]
-    if len(set(urls)) != len(urls):
-        raise exc.BadRequest('The location %s already exists' % urls[-1])
+    data = _validation_data(api, draft, value)
     _check_quota(api, len(value))
-    draft.locations = _new_locations(api, draft, value)
+    current = _current(draft)
+    same_urls = sorted(loc['url'] for loc in value) == sorted(loc['url'] for loc in current)
+    if current and not same_urls:
+        # NOTE: Glance 33 shows its internal location dicts (id, url, metadata, status).
+        shown = [{'id': loc.get('id'), 'url': loc['url'], 'metadata': loc.get('metadata'),
+                  'status': loc.get('status', 'active')} for loc in current]
+        raise exc.BadRequest('Original locations is not empty: %s' % shown)
+    if not same_urls:
+        _duplicates(value)
+    # NOTE: the same URLs again only update the metadata; nothing is re-checked.
+    draft.locations = _new_locations(api, draft, value, data, check=not same_urls)
 
 
 def _add(api, ctx, draft, pos, value):
@@ -100,6 +152,7 @@ def _add(api, ctx, draft, pos, value):
     if draft.status not in ('active', 'queued'):
         raise exc.Conflict("It's not allowed to add locations if image status is %s."
                            % draft.status)
+    data = _validation_data(api, draft, [value])
     current = _current(draft)
     if pos == '-':
         index = len(current)
@@ -107,10 +160,10 @@ def _add(api, ctx, draft, pos, value):
         index = int(pos)
     else:
         raise exc.BadRequest('Invalid position for adding a location.')
-    if any(loc['url'] == value['url'] for loc in current):
-        raise exc.BadRequest('The location %s already exists' % value['url'])
     _check_quota(api, len(current) + 1)
-    current.insert(index, _new_locations(api, draft, [value])[0])
+    new = _new_locations(api, draft, [value], data)[0]
+    _duplicates(current + [new])
+    current.insert(index, new)
     draft.locations = current
 
 
