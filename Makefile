@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 RUN_DIR ?= .run
 PYTEST_ARGS ?=
 
-.PHONY: install run test unit functional lint bench genconfig clean
+.PHONY: install run test unit functional lint bench genconfig clean tempest
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,18 @@ functional: install
 lint: install
 	$(BIN)/ruff check glance_api glance_registry glance_db stores migrations tests benchmarks
 	$(BIN)/lint-imports
+
+# tempest's image API tests against this service with a real Keystone (README "Running tempest").
+tempest: install
+	VENV=$(VENV) RUN_DIR=$(RUN_DIR) bash tools/tempest.sh
+
+# The real Keystone the keystone-mode tests and tempest share (README "Keystone mode").
+.PHONY: keystone-start keystone-stop
+keystone-start:
+	bash tools/keystone.sh start
+
+keystone-stop:
+	bash tools/keystone.sh stop
 
 bench: install
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

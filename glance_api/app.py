@@ -7,13 +7,17 @@ from oslo_middleware import healthcheck
 
 from glance_api import errors
 from glance_api import exceptions as exc
+from glance_api import property_protections
 from glance_api import schemas
+from glance_api import tasks
+from glance_api import tasks_api
 from glance_api.actions import ImageActionResource
 from glance_api.bodies import has_body
 from glance_api.context import ContextMiddleware
 from glance_api.discovery import ImportInfoResource, UsageInfoResource
 from glance_api.image_views import ImageView
-from glance_api.images import ImageResource, ImagesResource, ImageTasksResource
+from glance_api.images import ImageResource, ImagesResource
+from glance_api.locations_api import LocationsResource, task_starters
 from glance_api.members import MemberResource, MembersResource
 from glance_api.policy import Enforcer
 from glance_api.tags import ImageTagResource
@@ -34,7 +38,9 @@ class Api:
         self.policy = Enforcer(conf)
         props, required = schemas.load_custom_properties(conf)
         self.schema = schemas.ImageSchema(conf, props, required)
-        self.view = ImageView(conf)
+        self.protections = property_protections.load(conf, self.policy)  # None: not set
+        self.view = ImageView(conf, self.protections)
+        self.task_pool = tasks.TaskPool()
 
 
 class MethodGuard:
@@ -55,8 +61,12 @@ class MethodGuard:
             raise exc.Forbidden('Read-only access')   # Glance's utils.mutating
 
     def process_response(self, req, resp, resource, req_succeeded):
-        """Give empty 202/204 answers WebOb's default headers, as Glance's do."""
-        if resp.status_code in (202, 204) and not resp.text and resp.stream is None:
+        """Give empty 202/204 answers WebOb's default headers, as Glance's do.
+
+        The one GET that answers 204 (download without data) has no Content-Type in Glance.
+        """
+        if resp.status_code in (202, 204) and req.method != 'GET' and not resp.text \
+                and resp.stream is None:
             resp.content_type = _EMPTY_CONTENT_TYPE
             resp.set_header('Content-Length', '0')
 
@@ -110,7 +120,10 @@ def route_table(api):
         ('/v2', V2Redirect()),
         ('/v2/images', ImagesResource(api)),
         ('/v2/images/{image_id}', ImageResource(api)),
-        ('/v2/images/{image_id}/tasks', ImageTasksResource(api)),
+        ('/v2/images/{image_id}/tasks', tasks_api.ImageTasksResource(api)),
+        ('/v2/images/{image_id}/locations', LocationsResource(api)),
+        ('/v2/tasks', tasks_api.TasksResource(api, task_starters())),
+        ('/v2/tasks/{task_id}', tasks_api.TaskResource(api)),
         ('/v2/images/{image_id}/actions/deactivate', ImageActionResource(api, 'deactivate')),
         ('/v2/images/{image_id}/actions/reactivate', ImageActionResource(api, 'reactivate')),
         ('/v2/images/{image_id}/tags/{tag}', ImageTagResource(api)),
@@ -143,6 +156,11 @@ def create_v2_app(api):
 
 
 def _wrap_keystone(app, conf):
+    """Put keystonemiddleware's auth_token in front of ``app``, as Glance's paste pipeline.
+
+    With delay_auth_decision a missing or invalid token reaches ContextMiddleware, which
+    answers Glance's 401; auth_token then adds ``WWW-Authenticate: Keystone uri=...``.
+    """
     # NOTE: imported here so noauth deployments never load keystonemiddleware.
     from keystonemiddleware import auth_token
     return auth_token.AuthProtocol(app, {'oslo_config_config': conf,

@@ -6,6 +6,8 @@ import sys
 from oslo_config import cfg
 
 from glance_api import config
+from glance_api import exceptions
+from glance_api import property_protections
 
 
 def load_conf(argv=None, default_config_files=None):
@@ -37,8 +39,14 @@ def main(argv=None):
         conf = load_conf(argv)
     except cfg.Error as e:
         sys.exit('ERROR: %s' % e)
+    try:
+        property_protections.load(conf)   # NOTE: a bad rules file stops the start here.
+    except exceptions.InvalidPropertyProtectionConfiguration as e:
+        sys.exit('ERROR: %s' % e)
     logging.basicConfig(level=logging.INFO,
                         format='%(asctime)s %(process)d %(levelname)s %(name)s %(message)s')
+    from glance_api import locations_api
+    locations_api.recover_on_start(conf)   # tasks a dead api left pending/processing
     from glance_registry import gunicorn_runner
     gunicorn_runner.serve(
         app_factory(conf), bind_host=conf.bind_host, bind_port=conf.bind_port,

@@ -65,6 +65,62 @@ api_opts = [
                 help='Keep image data for the scrubber instead of deleting it now.'),
 ]
 
+# NOTE: help texts as Glance 33's glance/common/property_utils.py.
+property_opts = [
+    cfg.StrOpt('property_protection_file',
+               help="""
+The location of the property protection file.
+
+Provide a valid path to the property protection file which contains
+the rules for property protections and the roles/policies associated
+with them.
+
+A property protection file, when set, restricts the Glance image
+properties to be created, read, updated and/or deleted by a specific
+set of users that are identified by either roles or policies.
+If this configuration option is not set, by default, property
+protections won't be enforced. If a value is specified and the file
+is not found, the glance-api service will fail to start.
+More information on property protections can be found at:
+https://docs.openstack.org/glance/latest/admin/property-protections.html
+
+Possible values:
+    * Empty string
+    * Valid path to the property protection configuration file
+
+Related options:
+    * property_protection_rule_format
+
+"""),
+    cfg.StrOpt('property_protection_rule_format',
+               default='roles',
+               choices=('roles', 'policies'),
+               help="""
+Rule format for property protection.
+
+Provide the desired way to set property protection on Glance
+image properties. The two permissible values are ``roles``
+and ``policies``. The default value is ``roles``.
+
+If the value is ``roles``, the property protection file must
+contain a comma separated list of user roles indicating
+permissions for each of the CRUD operations on each property
+being protected. If set to ``policies``, a policy defined in
+policy.yaml is used to express property protections for each
+of the CRUD operations. Examples of how property protections
+are enforced based on ``roles`` or ``policies`` can be found at:
+https://docs.openstack.org/glance/latest/admin/property-protections.html#examples
+
+Possible values:
+    * roles
+    * policies
+
+Related options:
+    * property_protection_file
+
+"""),
+]
+
 image_format_opts = [
     cfg.ListOpt('container_formats', default=DEFAULT_CONTAINER_FORMATS,
                 help='Supported values for the container_format image attribute.'),
@@ -89,10 +145,13 @@ def register_opts(conf):
     # One definition of registry_host/port/timeout, shared with glance-registry.conf.
     registry_config.register_client_opts(conf)
     conf.register_opts(api_opts)
+    conf.register_opts(property_opts)
     conf.register_opts(image_format_opts, group='image_format')
     conf.register_opts(paste_deploy_opts, group='paste_deploy')
     policy_opts.set_defaults(conf)
     _register_store_opts(conf)
+    from glance_api import tasks   # NOTE: [task], do_secure_hash, [import_filtering_opts]
+    tasks.register_opts(conf)
 
 
 def _register_store_opts(conf):
@@ -116,7 +175,12 @@ def registry_address(conf):
 def list_opts():
     """Return the api options for oslo-config-generator."""
     return [
-        (None, bind_opts + registry_config.client_opts + api_opts),
+        (None, bind_opts + registry_config.client_opts + api_opts + property_opts),
         ('image_format', image_format_opts),
         ('paste_deploy', paste_deploy_opts),
-    ]
+    ] + _task_opts()
+
+
+def _task_opts():
+    from glance_api import tasks
+    return tasks.list_opts()

@@ -62,7 +62,7 @@ class ImagesResource:
             ctx, 'get_image', policy.image_target_for(ctx, i))]
         next_marker = images[-1]['id'] if images and db_count == query['limit'] else None
         first, nxt = image_list.links(req.query_string, next_marker)
-        body = {'images': [api.view.render(i) for i in images], 'first': first,
+        body = {'images': [api.view.render(i, ctx) for i in images], 'first': first,
                 'schema': '/v2/schemas/images'}
         if nxt:
             body['next'] = nxt
@@ -82,12 +82,14 @@ class ImagesResource:
         base, extra, tags = _split_create_body(body)
         base.setdefault('owner', ctx.project_id)
         _enforce_create(api.policy, ctx, base)
+        if api.protections is not None:
+            api.protections.checker(ctx).require_all(extra, 'create')
         values = _create_values(api.conf, base, extra, tags)
         try:
             image = api.registry.image_create(ctx, values)
         except reg_exc.Duplicate:
             raise exc.Conflict('Image ID %s already exists!' % values['id']) from None
-        write_json(resp, api.view.render(image), status=201)
+        write_json(resp, api.view.render(image, ctx), status=201)
         resp.set_header('Location', '%s://%s/v2/images/%s' % (req.scheme, req.netloc,
                                                               image['id']))
         if api.conf.enabled_import_methods:
@@ -118,6 +120,9 @@ def _enforce_create(enforcer, ctx, base):
         raise exc.PolicyForbidden('add_image')
     if 'visibility' in base:
         policy.enforce_visibility(enforcer, ctx, base['visibility'], target)
+    if not enforcer.new_defaults and not ctx.is_admin and base.get('owner') != ctx.project_id:
+        raise exc.Forbidden("You are not permitted to create images owned by '%s'."
+                            % base.get('owner'))
 
 
 def _create_values(conf, base, extra, tags):
@@ -159,7 +164,7 @@ class ImageResource:
         """Show one image."""
         image = get_image(self.api.registry, req.context.ctx, image_id)
         policy.enforce_image(self.api.policy, req.context.ctx, 'get_image', image)
-        write_json(resp, self.api.view.render(image))
+        write_json(resp, self.api.view.render(image, req.context.ctx))
 
     def on_patch(self, req, resp, image_id):
         """Apply a JSON-patch to an image."""
@@ -169,7 +174,7 @@ class ImageResource:
         image = get_image(api.registry, ctx, image_id)
         if changes:
             image = image_updates.apply(api, ctx, image, changes)
-        write_json(resp, api.view.render(image))
+        write_json(resp, api.view.render(image, ctx))
 
     def on_delete(self, req, resp, image_id):
         """Delete an image and its data."""
@@ -227,20 +232,3 @@ def _rollback_status(api, ctx, image_id, status):
                                   from_state='pending_delete')
     except Exception:  # NOTE: cleanup must never hide the original error.
         LOG.exception('Could not restore status %s of image %s', status, image_id)
-
-
-class ImageTasksResource:
-    """GET /v2/images/{image_id}/tasks (no tasks engine here: always an empty list)."""
-
-    allowed = ('GET',)
-    body_reject = ('GET',)
-
-    def __init__(self, api):
-        self.api = api
-
-    def on_get(self, req, resp, image_id):
-        """List the tasks of an image."""
-        ctx = req.context.ctx
-        image = get_image(self.api.registry, ctx, image_id, message='')
-        policy.enforce_image(self.api.policy, ctx, 'get_image', image)
-        write_json(resp, {'tasks': []})

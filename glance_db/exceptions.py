@@ -39,3 +39,11 @@ class Duplicate(GlanceDBError):
 
 class Conflict(GlanceDBError):
     """A compare-and-swap update lost: the row was not in the expected state."""
+
+
+class TaskNotFound(GlanceDBError):
+    """The task does not exist or is deleted."""
+
+
+class TaskForbidden(GlanceDBError):
+    """The task belongs to another owner."""

@@ -8,7 +8,7 @@ from sqlalchemy import exc as sa_exc
 
 from glance_registry import context
 from glance_registry import exceptions as reg_exc
-from glance_registry.resources import images, members
+from glance_registry.resources import images, members, tasks
 
 LOG = logging.getLogger(__name__)
 
@@ -22,6 +22,8 @@ ERRORS = {
     db_exc.InvalidSortKey: falcon.HTTP_400,
     db_exc.Duplicate: falcon.HTTP_409,
     db_exc.Conflict: falcon.HTTP_409,
+    db_exc.TaskNotFound: falcon.HTTP_404,
+    db_exc.TaskForbidden: falcon.HTTP_403,
     reg_exc.BadRequest: falcon.HTTP_400,
     reg_exc.Forbidden: falcon.HTTP_403,
 }
@@ -90,6 +92,9 @@ def _add_routes(app, repo):
     app.add_route('/images/{image_id}/tags/{tag:path}', images.ImageTagResource(repo))
     app.add_route('/images/{image_id}/members', members.MembersResource(repo))
     app.add_route('/images/{image_id}/members/{member}', members.MemberResource(repo))
+    task_repo = tasks.repo_for(repo)
+    if task_repo is not None:
+        tasks.add_routes(app, task_repo)
 
 
 def _add_error_handlers(app):
@@ -103,11 +108,22 @@ def _add_error_handlers(app):
 
 
 def _keystone(app, conf):
-    # TODO: the keystone flavor is finished in the next issue (auth_token options,
-    # delay_auth_decision, service roles); this is the seam.
+    """Put keystonemiddleware's auth_token (``[keystone_authtoken]``) in front of ``app``.
+
+    As Glance's registry-keystone pipeline: every call but /healthcheck needs a valid
+    X-Auth-Token (no delay_auth_decision, so keystonemiddleware answers the 401 itself); the
+    identity headers reaching ``app`` are the ones it set from the token.
+    """
+    # NOTE: imported here so noauth deployments never load keystonemiddleware.
     from keystonemiddleware import auth_token
 
-    return auth_token.AuthProtocol(app, {'oslo_config_config': conf})
+    class AuthProtocol(auth_token.AuthProtocol):
+        def process_request(self, request):
+            if request.path_info == '/healthcheck':   # before authtoken in Glance's pipeline
+                return None
+            return super().process_request(request)
+
+    return AuthProtocol(app, {'oslo_config_config': conf})
 
 
 def create_app(conf, repo=None):

@@ -289,6 +289,9 @@ class RegistryClient:
             code, message = None, data[:200].decode('utf-8', 'replace')
         if code is None and status == 503:
             code = 'RegistryUnavailable'
+        elif status == 401:
+            # NOTE: keystonemiddleware's own 401 body carries the number 401 as its code.
+            code = 'Unauthorized'
         cls = exceptions.CODES.get(code)
         if cls is None:
             return exceptions.RegistryError(
@@ -386,3 +389,50 @@ class RegistryClient:
     def member_delete(self, ctx, image_id, member):
         """Remove a member."""
         self._call(ctx, 'DELETE', self._image_url(image_id, 'members', member), expect=204)
+
+    # --- tasks (glance_registry.resources.tasks)
+
+    def task_create(self, ctx, values):
+        """Create a task; return it (``values``: columns and input/result/message)."""
+        return self._call(ctx, 'POST', '/tasks', {'task': values}, 201)['task']
+
+    def task_get(self, ctx, task_id):
+        """Return one task.
+
+        :raises: TaskNotFound, TaskForbidden.
+        """
+        return self._call(ctx, 'GET', '/tasks/' + _quote(task_id))['task']
+
+    def task_list(self, ctx, query):
+        """Return task stubs for ``{filters, marker, limit, sort_key, sort_dir}``.
+
+        :raises: InvalidSortKey, TaskNotFound (marker).
+        """
+        return self._call(ctx, 'POST', '/tasks/search', query)['tasks']
+
+    def task_update(self, ctx, task_id, values, from_state=None):
+        """Update a task; CAS on its status when ``from_state`` is given.
+
+        :raises: TaskNotFound, Conflict.
+        """
+        body = {'values': values, 'from_state': from_state}
+        return self._call(ctx, 'PATCH', '/tasks/' + _quote(task_id), body)['task']
+
+    def task_delete(self, ctx, task_id):
+        """Soft-delete a task; return it as it was."""
+        return self._call(ctx, 'DELETE', '/tasks/' + _quote(task_id))['task']
+
+    def image_tasks(self, ctx, image_id):
+        """Return the raw task rows of an image visible to ``ctx``."""
+        return self._call(ctx, 'GET', self._image_url(image_id, 'tasks'))['tasks']
+
+    def tasks_unfinished(self, ctx, types=()):
+        """Return the live pending/processing tasks (admin ``ctx``)."""
+        query = ''.join('%stype=%s' % ('&' if i else '?', _quote(t))
+                        for i, t in enumerate(types))
+        return self._call(ctx, 'GET', '/tasks/unfinished' + query)['tasks']
+
+    def tasks_fail(self, ctx, ids, message, expires_at=None):
+        """Move the still unfinished tasks ``ids`` to failure; return those that moved."""
+        body = {'ids': list(ids), 'message': message, 'expires_at': expires_at}
+        return self._call(ctx, 'POST', '/tasks/fail', body)['tasks']

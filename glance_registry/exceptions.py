@@ -55,6 +55,18 @@ class Forbidden(RegistryError):
     """The caller may not do this (e.g. ``include_deleted`` without admin)."""
 
 
+class TaskNotFound(RegistryError):
+    """The task does not exist or is deleted."""
+
+
+class TaskForbidden(RegistryError):
+    """The task belongs to another owner."""
+
+
+class Unauthorized(RegistryError):
+    """The registry refused the caller's token (keystone flavor); the api answers 401."""
+
+
 class RegistryUnavailable(RegistryError):
     """The registry (or its database) cannot be reached; the api answers 503."""
 
@@ -64,4 +76,5 @@ class RegistryUnavailable(RegistryError):
 CODES = {cls.__name__: cls for cls in (
     ImageNotFound, MemberNotFound, TagNotFound, MarkerNotFound, InvalidFilter,
     InvalidSortKey, Duplicate, Conflict, BadRequest, Forbidden, RegistryUnavailable,
+    TaskNotFound, TaskForbidden, Unauthorized,
 )}

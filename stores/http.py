@@ -93,13 +93,17 @@ class HttpStore(base.Store):
         self.session.verify = ca_file if ca_file else not self.store_conf.https_insecure
         self.session.proxies = dict(self.store_conf.http_proxy_information or {})
 
-    def _request(self, method, url, headers=None, accept=()):
+    def _request(self, method, url, headers=None, accept=(), url_check=None):
         """Send ``method`` following at most MAX_REDIRECTS redirects; return the response.
 
+        ``url_check(url) -> bool``, when given, must accept the URL and every redirect
+        target (SECURITY: a fetch the caller filtered cannot be redirected elsewhere).
         :raises: NotFound, BadStoreUri, MaxRedirectsExceeded, BackendUnavailable
         """
         url = _check_url(url)
         for _ in range(MAX_REDIRECTS + 1):
+            if url_check is not None and not url_check(url):
+                raise exceptions.BadStoreUri(message="Redirect to disallowed URL: %s" % url)
             try:
                 resp = self.session.request(method, url, headers=headers, stream=True,
                                             allow_redirects=False, timeout=TIMEOUT)
@@ -127,7 +131,7 @@ class HttpStore(base.Store):
         return exceptions.BadStoreUri(message="HTTP URL %s returned a %s status code."
                                       % (url, status))
 
-    def get(self, location, offset=0, length=None):
+    def get(self, location, offset=0, length=None, url_check=None):
         """Return (ResponseIterator, total size); uses a Range request when needed.
 
         :raises: NotFound, BadStoreUri, MaxRedirectsExceeded, BackendUnavailable
@@ -136,7 +140,8 @@ class HttpStore(base.Store):
         if offset or length is not None:
             end = "" if length is None else str(offset + max(length, 1) - 1)
             headers = {"Range": "bytes=%d-%s" % (offset, end)}
-        resp = self._request("GET", location, headers=headers, accept=(416,))
+        resp = self._request("GET", location, headers=headers, accept=(416,),
+                             url_check=url_check)
         if resp.status_code == 206:
             total = _range_total(resp.headers.get("Content-Range"))
             # The server already applied the range.
@@ -148,13 +153,13 @@ class HttpStore(base.Store):
         total = _int_header(resp.headers.get("Content-Length"))
         return ResponseIterator(resp, self.chunk_size, offset, length), total
 
-    def get_size(self, location):
+    def get_size(self, location, url_check=None):
         """Return Content-Length from HEAD (GET if HEAD tells nothing); 0 if unknown.
 
         :raises: NotFound, BadStoreUri, MaxRedirectsExceeded, BackendUnavailable
         """
         try:
-            resp = self._request("HEAD", location)
+            resp = self._request("HEAD", location, url_check=url_check)
         except exceptions.BadStoreUri:
             # Some servers refuse HEAD (405/501) but serve GET.
             resp = None
@@ -163,7 +168,7 @@ class HttpStore(base.Store):
             size = _int_header(resp.headers.get("Content-Length"))
             if size:
                 return size
-        resp = self._request("GET", location)
+        resp = self._request("GET", location, url_check=url_check)
         resp.close()
         return _int_header(resp.headers.get("Content-Length"))
 

@@ -150,6 +150,10 @@ class FakeRegistry:
             raise reg_exc.TagNotFound(tag)
         image['tags'].remove(tag)
 
+    def image_tasks(self, ctx, image_id):
+        # NOTE: no tasks engine in the fake; the real one is in tests/unit/db/test_tasks.py.
+        return []
+
     def member_list(self, ctx, image_id, member=None):
         return [copy.deepcopy(m) for m in self._members_of(image_id)
                 if member is None or m['member'] == member]

@@ -99,6 +99,7 @@ def test_no_locations_is_204(env):
     registry.images[queued['id']] = queued
     resp = get(client, queued['id'])
     assert resp.status_code == 204 and resp.content == b''
+    assert 'Content-Type' not in resp.headers   # unlike Glance's other empty answers
 
 
 def test_deactivated_is_403_for_users_200_for_admin(env):

@@ -205,7 +205,7 @@ def test_locations_invisible_by_default(env, image):
 
 def test_locations_with_show_multiple_locations():
     env = Env(show_multiple_locations=True, show_image_direct_url=True)
-    env.stores = FakeStores(FakeStore(sizes={'http://h/a': 5, 'http://h/b': 7}))
+    env.stores = FakeStores(FakeStore(sizes={'http://10.0.0.1/a': 5, 'http://10.0.0.1/b': 7}))
     env.app = None
     from falcon.testing import TestClient
 
@@ -213,11 +213,11 @@ def test_locations_with_show_multiple_locations():
     env.client = TestClient(create_app(env.conf, registry=env.registry, stores=env.stores))
     image = env.create(disk_format='raw', container_format='bare')
     assert image['locations'] == []
-    loc = {'url': 'http://h/a', 'metadata': {}}
+    loc = {'url': 'http://10.0.0.1/a', 'metadata': {}}
     resp = env.patch(image['id'], [{'op': 'add', 'path': '/locations/-', 'value': loc}], JH)
     assert resp.status_code == 200, resp.text
     assert resp.json['status'] == 'active' and resp.json['size'] == 5
-    assert resp.json['locations'] == [loc] and resp.json['direct_url'] == 'http://h/a'
+    assert resp.json['locations'] == [loc] and resp.json['direct_url'] == 'http://10.0.0.1/a'
     resp = env.patch(image['id'], [{'op': 'remove', 'path': '/locations/0'}], JH)
     assert _msg(env, resp).startswith(
         'You are not authorized to complete delete_image_location action.')

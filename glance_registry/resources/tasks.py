@@ -1,0 +1,182 @@
+"""Task resources of the registry protocol (``glance_db.tasks.TaskRepo`` over JSON).
+
+| Call | Body → answer |
+|---|---|
+| ``POST /tasks`` | ``{"task": values}`` → 201 ``{"task": task}`` |
+| ``POST /tasks/search`` | ``{filters, marker, limit, sort_key, sort_dir}`` →
+  ``{"tasks": [stub]}`` |
+| ``GET /tasks/{id}`` | → ``{"task": task}`` (another owner's task: 403 TaskForbidden) |
+| ``PATCH /tasks/{id}`` | ``{"values": {...}, "from_state": s|null}`` → ``{"task": task}`` |
+| ``DELETE /tasks/{id}`` | → ``{"task": task-before}`` (soft delete) |
+| ``GET /images/{id}/tasks`` | → ``{"tasks": [task]}`` (the viewer's, unexpired) |
+| ``GET /tasks/unfinished`` | admin; ``?type=`` repeatable → ``{"tasks": [task]}`` |
+| ``POST /tasks/fail`` | admin; ``{"ids": [...], "message": s, "expires_at": s|null}`` →
+  ``{"tasks": moved}`` |
+"""
+
+import falcon
+import jsonschema
+
+from glance_registry import exceptions
+from glance_registry.resources import bodies
+from glance_registry.resources.images import render
+
+_TIME = {'type': ['string', 'null'], 'maxLength': 64}
+_STATUS = {'enum': ['pending', 'processing', 'success', 'failure']}
+TASK_VALUES = {
+    'type': 'object',
+    'properties': {
+        'id': {'type': 'string', 'minLength': 1, 'maxLength': 36},
+        'type': {'type': 'string', 'minLength': 1, 'maxLength': 30},
+        'status': _STATUS,
+        'owner': {'type': 'string', 'maxLength': 255},
+        'expires_at': _TIME,
+        'image_id': {'type': ['string', 'null'], 'maxLength': 36},
+        'request_id': {'type': ['string', 'null'], 'maxLength': 64},
+        'user_id': {'type': ['string', 'null'], 'maxLength': 64},
+        'input': {'type': ['object', 'null']},
+        'result': {'type': ['object', 'null']},
+        'message': {'type': ['string', 'null']},
+    },
+    'additionalProperties': False,
+}
+TASK_CREATE = {'type': 'object', 'properties': {'task': dict(TASK_VALUES, required=[
+    'type', 'owner'])}, 'required': ['task'], 'additionalProperties': False}
+TASK_UPDATE = {'type': 'object', 'properties': {
+    'values': TASK_VALUES, 'from_state': {'anyOf': [_STATUS, {'type': 'null'}]}},
+    'required': ['values'], 'additionalProperties': False}
+TASK_SEARCH = {'type': 'object', 'properties': {
+    'filters': {'type': 'object', 'additionalProperties': {'type': ['string', 'null']}},
+    'marker': {'type': ['string', 'null'], 'maxLength': 36},
+    'limit': {'type': ['integer', 'null'], 'minimum': 0},
+    'sort_key': {'type': 'string', 'maxLength': 64},
+    'sort_dir': {'enum': ['asc', 'desc']},
+}, 'additionalProperties': False}
+TASK_FAIL = {'type': 'object', 'properties': {
+    'ids': {'type': 'array', 'items': {'type': 'string', 'maxLength': 36}},
+    'message': {'type': 'string'}, 'expires_at': _TIME,
+}, 'required': ['ids', 'message'], 'additionalProperties': False}
+_VALIDATORS = {id(s): jsonschema.Draft202012Validator(s)
+               for s in (TASK_CREATE, TASK_UPDATE, TASK_SEARCH, TASK_FAIL)}
+
+
+def _load(req, schema):
+    body = bodies.load(req)
+    error = jsonschema.exceptions.best_match(_VALIDATORS[id(schema)].iter_errors(body))
+    if error is not None:
+        where = '/'.join(str(p) for p in error.absolute_path) or 'body'
+        raise exceptions.BadRequest('Invalid %s: %s' % (where, error.message))
+    return body
+
+
+def _require_admin(req):
+    if not req.context.ctx.is_admin:
+        raise exceptions.Forbidden('Only an admin may do this')
+
+
+def _viewer(req):
+    ctx = req.context.ctx
+    return {'owner': ctx.project_id, 'is_admin': ctx.is_admin}
+
+
+class TasksResource:
+    """``/tasks``: create a task."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_post(self, req, resp):
+        """Create a task from ``{"task": values}``."""
+        values = _load(req, TASK_CREATE)['task']
+        render(resp, {'task': self.repo.task_create(values)}, falcon.HTTP_201)
+
+
+class TaskSearchResource:
+    """``/tasks/search``: one page of task stubs."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_post(self, req, resp):
+        """Answer ``{"tasks": [...]}`` for a task list query."""
+        query = _load(req, TASK_SEARCH)
+        render(resp, {'tasks': self.repo.task_list(**_viewer(req), **query)})
+
+
+class TaskResource:
+    """``/tasks/{task_id}``: show, update, soft-delete."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_get(self, req, resp, task_id):
+        """Show one task."""
+        render(resp, {'task': self.repo.task_get(task_id, **_viewer(req))})
+
+    def on_patch(self, req, resp, task_id):
+        """Update a task; CAS on ``from_state``."""
+        body = _load(req, TASK_UPDATE)
+        task = self.repo.task_update(task_id, body['values'], from_state=body.get('from_state'))
+        render(resp, {'task': task})
+
+    def on_delete(self, req, resp, task_id):
+        """Soft-delete a task."""
+        render(resp, {'task': self.repo.task_delete(task_id)})
+
+
+class ImageTasksResource:
+    """``/images/{image_id}/tasks``: the raw task rows of an image."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_get(self, req, resp, image_id):
+        """Answer ``{"tasks": [...]}``."""
+        render(resp, {'tasks': self.repo.tasks_for_image(image_id, **_viewer(req))})
+
+
+class UnfinishedTasksResource:
+    """``/tasks/unfinished``: live pending/processing tasks (admin)."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_get(self, req, resp):
+        """Answer ``{"tasks": [...]}``, narrowed by ``?type=``."""
+        _require_admin(req)
+        types = req.get_param_as_list('type') or None
+        render(resp, {'tasks': self.repo.tasks_unfinished(types=types)})
+
+
+class FailTasksResource:
+    """``/tasks/fail``: move unfinished tasks to failure (admin)."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_post(self, req, resp):
+        """Answer ``{"tasks": [...]}`` with the tasks that moved."""
+        _require_admin(req)
+        body = _load(req, TASK_FAIL)
+        moved = self.repo.tasks_fail_unfinished(body['ids'], body['message'],
+                                                body.get('expires_at'))
+        render(resp, {'tasks': moved})
+
+
+def add_routes(app, repo):
+    """Route the task resources over ``repo`` (a ``glance_db.tasks.TaskRepo``)."""
+    app.add_route('/tasks', TasksResource(repo))
+    app.add_route('/tasks/search', TaskSearchResource(repo))
+    app.add_route('/tasks/unfinished', UnfinishedTasksResource(repo))
+    app.add_route('/tasks/fail', FailTasksResource(repo))
+    app.add_route('/tasks/{task_id}', TaskResource(repo))
+    app.add_route('/images/{image_id}/tasks', ImageTasksResource(repo))
+
+
+def repo_for(image_repo):
+    """Return a TaskRepo on the engine of ``image_repo`` (None for a fake without one)."""
+    engine = getattr(image_repo, '_engine', None)
+    if engine is None:
+        return None
+    from glance_db.tasks import TaskRepo
+    return TaskRepo(engine)
