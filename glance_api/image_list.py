@@ -206,7 +206,8 @@ def _sort_pairs(keys, dirs):
     return pairs
 
 
-def _validate_limit(limit):
+def validate_limit(limit):
+    """Return the ``limit`` query parameter as an int (Glance's 400s otherwise)."""
     try:
         limit = int(limit)
     except ValueError:
@@ -233,7 +234,7 @@ def parse_list_query(conf, query_string):
         raise exc.BadRequest('The "changes-since" filter is no longer available on v2.')
     if member_status not in ('pending', 'accepted', 'rejected', 'all'):
         raise exc.BadRequest('Invalid status: %s' % member_status)
-    limit = conf.limit_param_default if limit is None else _validate_limit(limit)
+    limit = conf.limit_param_default if limit is None else validate_limit(limit)
     keys, dirs = parse_sort(params)
     filters, visibility, os_hidden = build_filters(params)
     return {

@@ -13,6 +13,7 @@ from glance_api import schema_defs
 from glance_api import tasks
 from glance_api import url_filter
 from glance_api.bodies import read_json, write_json
+from glance_api.image_list import validate_limit
 from glance_registry import exceptions as reg_exc
 
 STATUSES = ('pending', 'processing', 'success', 'failure')
@@ -42,15 +43,7 @@ def _list_query(api, params):
         if not _uuid_like(marker):
             raise exc.BadRequest('Invalid marker format')
         query['marker'] = marker
-    if limit is None:
-        limit = api.conf.limit_param_default
-    else:
-        try:
-            limit = int(limit)
-        except ValueError:
-            raise exc.BadRequest('limit param must be an integer') from None
-        if limit < 0:
-            raise exc.BadRequest('limit param must be positive')
+    limit = api.conf.limit_param_default if limit is None else validate_limit(limit)
     query['limit'] = min(api.conf.api_limit_max, limit)
     query['filters'] = {k: v for k, v in params.items() if v}
     return query
