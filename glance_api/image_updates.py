@@ -164,5 +164,8 @@ def apply(api, ctx, image, changes):
             from_state = image['status']
     if not values:
         return image
-    return api.registry.image_update(ctx, image['id'], values, from_state=from_state,
-                                     purge_props=draft.purge)
+    saved = api.registry.image_update(ctx, image['id'], values, from_state=from_state,
+                                      purge_props=draft.purge)
+    if draft.locations is not None:
+        locations_patch.delete_removed(api, image, saved)
+    return saved

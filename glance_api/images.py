@@ -5,12 +5,12 @@ import logging
 from glance_api import exceptions as exc
 from glance_api import image_list
 from glance_api import image_updates
+from glance_api import locations_patch
 from glance_api import patch
 from glance_api import policy
 from glance_api.bodies import read_json, write_empty, write_json
 from glance_api.image_views import active_locations
 from glance_registry import exceptions as reg_exc
-from stores import exceptions as store_exc
 
 LOG = logging.getLogger(__name__)
 
@@ -210,20 +210,11 @@ def delete_image(api, ctx, image):
                               from_state=status)
     try:
         for loc in locations:
-            _delete_bytes(api.stores, loc['url'])
+            locations_patch.delete_bytes(api.stores, loc['url'])
     except Exception:
         _rollback_status(api, ctx, image['id'], status)
         raise
     api.registry.image_destroy(ctx, image['id'], from_state='pending_delete')
-
-
-def _delete_bytes(stores, url):
-    try:
-        stores.for_location(url).delete(url)
-    except store_exc.NotFound:
-        LOG.warning('Image data at %s was already gone', url)
-    except (store_exc.StoreDeleteNotSupported, store_exc.UnknownScheme):
-        LOG.info('Image data at %s cannot be deleted by this store; left in place', url)
 
 
 def _rollback_status(api, ctx, image_id, status):

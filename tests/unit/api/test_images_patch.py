@@ -229,3 +229,27 @@ def test_locations_with_show_multiple_locations():
     assert resp.status_code == 400 and _msg(env, resp).startswith('Invalid location')
     resp = env.patch(image['id'], [{'op': 'add', 'path': '/locations/-', 'value': loc}], JH)
     assert resp.status_code == 400
+
+
+@pytest.mark.parametrize('delayed', [False, True])
+def test_removed_location_data_is_deleted_once_saved(delayed):
+    # NOTE: as Glance, removing a location deletes its data; only after the image is saved
+    # without it, and left to the scrubber with delayed_delete.
+    env = Env(show_multiple_locations=True, delayed_delete=delayed)
+    store = FakeStore(sizes={'http://10.0.0.1/a': 5, 'http://10.0.0.1/b': 5})
+    env.stores = FakeStores(store)
+    from falcon.testing import TestClient
+
+    from glance_api.app import create_app
+    env.client = TestClient(create_app(env.conf, registry=env.registry, stores=env.stores))
+    image = env.create(disk_format='raw', container_format='bare')
+    for url in ('http://10.0.0.1/a', 'http://10.0.0.1/b'):
+        resp = env.patch(image['id'], [{'op': 'add', 'path': '/locations/-',
+                                        'value': {'url': url, 'metadata': {}}}], JH)
+        assert resp.status_code == 200, resp.text
+    assert store.deleted == []
+    resp = env.patch(image['id'], [{'op': 'remove', 'path': '/locations/0'}],
+                     json_headers(ADMIN))
+    assert resp.status_code == 200, resp.text
+    assert [loc['url'] for loc in resp.json['locations']] == ['http://10.0.0.1/b']
+    assert store.deleted == ([] if delayed else ['http://10.0.0.1/a'])
