@@ -2,6 +2,7 @@
 
 import copy
 import json
+from importlib import resources
 import logging
 
 import falcon
@@ -104,6 +105,11 @@ def build_documents(image_schema):
         'task': schema_defs.TASK,
         'tasks': _minimal_collection('tasks', task_items),
     }
+    # NOTE: Glance's metadef schemas are static: the documents a running Glance 33.0.0
+    # serves, in its key order, kept as data.
+    metadefs = json.loads(resources.files('glance_api').joinpath('metadef_schemas.json')
+                          .read_text(encoding='utf-8'))
+    docs.update(('metadefs/%s' % name, doc) for name, doc in metadefs.items())
     return {name: json.dumps(doc) for name, doc in docs.items()}
 
 

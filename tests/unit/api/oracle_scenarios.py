@@ -149,7 +149,10 @@ def list_scenario(r):
     r.rec('deact-other', r.req('POST', '/v2/images/%s/actions/deactivate' % r.ids['F'], P1))
     for path in ('/v1/images', '/v2/', '/v2/images/%s/tasks' % r.ids['A'], '/v2/info/import',
                  '/v2/schemas/image', '/v2/schemas/images', '/v2/schemas/member',
-                 '/v2/schemas/members', '/v2/schemas/task', '/v2/schemas/tasks'):
+                 '/v2/schemas/members', '/v2/schemas/task', '/v2/schemas/tasks',
+                 *('/v2/schemas/metadefs/' + name for name in (
+                     'namespace', 'namespaces', 'resource_type', 'resource_types', 'property',
+                     'properties', 'object', 'objects', 'tag', 'tags'))):
         r.rec('get ' + path, r.req('GET', path, P1))
     r.rec('head', r.req('HEAD', '/v2/images', P1))
     return r.out

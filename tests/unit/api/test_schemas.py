@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tests.unit.api.conftest import P1, Env
 
 
@@ -66,6 +68,20 @@ def test_schemas_get_only():
     resp = env.client.simulate_put('/v2/schemas/members', headers=P1)
     assert resp.status_code == 405 and resp.headers['allow'] == 'GET'
     assert env.client.simulate_get('/v2/schemas/nope', headers=P1).status_code == 404
+
+
+@pytest.mark.parametrize('name', ['namespace', 'namespaces', 'resource_type',
+                                  'resource_types', 'property', 'properties', 'object',
+                                  'objects', 'tag', 'tags'])
+def test_metadef_schemas(env, name):
+    # NOTE: the documents themselves are compared with real Glance 33 in test_oracle.
+    path = '/v2/schemas/metadefs/' + name
+    resp = env.client.simulate_get(path, headers=P1)
+    assert resp.status_code == 200
+    # NOTE: Glance names the resource_type schemas after associations.
+    assert resp.json['name'] == name.replace('resource_type', 'resource_type_association')
+    assert env.client.simulate_post(path, headers=P1).headers['allow'] == 'GET'
+    assert env.client.simulate_get(path, headers=P1, body=b'x').status_code == 400
 
 
 def test_info_import_and_usage(env):
