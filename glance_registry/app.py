@@ -134,7 +134,11 @@ def create_app(conf, repo=None):
 
         repo = db_api.ImageRepo(db_engine.engine_from_conf(conf))
     keystone = (conf.paste_deploy.flavor or '').lower() == 'keystone'
-    app = falcon.App(middleware=[context.ContextMiddleware(keystone=keystone)])
+    admin_check = None
+    if keystone:
+        from glance_registry import policy
+        admin_check = policy.AdminCheck(conf).check
+    app = falcon.App(middleware=[context.ContextMiddleware(admin_check=admin_check)])
     app.req_options.auto_parse_form_urlencoded = False
     _add_routes(app, repo)
     _add_error_handlers(app)

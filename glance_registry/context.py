@@ -27,24 +27,27 @@ class ContextMiddleware:
     """Attach ``req.context.ctx`` and echo the request id.
 
     In noauth (Glance's trusted-auth pipeline) the headers sent by glance-api are trusted,
-    ``X-Is-Admin`` included. Behind keystonemiddleware the identity headers are the ones it
-    set from the validated token, and admin comes from the ``admin`` role, never a header.
+    ``X-Is-Admin`` included. Behind keystonemiddleware (``admin_check`` given) the identity
+    headers are the ones it set from the validated token, and admin is what
+    ``admin_check(roles, project_id, user_id)`` says (the context_is_admin rule), never a
+    header.
     """
 
-    def __init__(self, keystone=False):
-        self.keystone = keystone
+    def __init__(self, admin_check=None):
+        self.admin_check = admin_check
 
     def process_request(self, req, resp):
         """Build the context from the identity headers."""
         header = req.get_header
         roles = _split_roles(header('X-Roles'))
-        if self.keystone:
-            is_admin = 'admin' in roles
+        project_id = header('X-Project-Id') or None
+        user_id = header('X-User-Id') or None
+        if self.admin_check is not None:
+            is_admin = self.admin_check(roles, project_id, user_id)
         else:
             is_admin = (header('X-Is-Admin') or '').lower() in _TRUE
         request_id = header('X-Openstack-Request-Id') or 'req-%s' % uuid.uuid4()
         req.context.ctx = RequestContext(
-            project_id=header('X-Project-Id') or None,
-            user_id=header('X-User-Id') or None,
-            roles=roles, is_admin=is_admin, request_id=request_id)
+            project_id=project_id, user_id=user_id, roles=roles, is_admin=is_admin,
+            request_id=request_id)
         resp.set_header('X-Openstack-Request-Id', request_id)

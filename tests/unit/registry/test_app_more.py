@@ -4,9 +4,12 @@ import falcon
 import falcon.testing
 import pytest
 from glance_db import exceptions as db_exc
+from oslo_config import cfg
+from oslo_policy import opts as policy_opts
 from sqlalchemy import exc as sa_exc
 
 from glance_registry import context
+from glance_registry import policy as registry_policy
 from tests.unit.registry.conftest import ADMIN
 from tests.unit.registry.fakes import make_image
 
@@ -179,14 +182,22 @@ def test_request_id_is_echoed_or_made(client):
     assert made.startswith('req-') and len(made) == 40
 
 
-def _ctx_app(keystone):
+def _ctx_app(keystone, policy_file=None):
     seen = {}
 
     class Probe:
         def on_get(self, req, resp):
             seen['ctx'] = req.context.ctx
 
-    app = falcon.App(middleware=[context.ContextMiddleware(keystone=keystone)])
+    admin_check = None
+    if keystone:
+        conf = cfg.ConfigOpts()
+        policy_opts.set_defaults(conf)
+        conf([], project='glance', default_config_files=[], default_config_dirs=[])
+        if policy_file:
+            conf.set_override('policy_file', policy_file, group='oslo_policy')
+        admin_check = registry_policy.AdminCheck(conf).check
+    app = falcon.App(middleware=[context.ContextMiddleware(admin_check=admin_check)])
     app.add_route('/', Probe())
     return app, seen
 
@@ -207,3 +218,14 @@ def test_context_from_headers(keystone, headers, admin):
     assert (ctx.project_id, ctx.user_id) == ('p', 'u')
     assert ctx.roles == [r.strip().lower() for r in headers.get('X-Roles', '').split(',')
                          if r.strip()]
+
+
+def test_context_is_admin_rule_overridden_in_policy_file(tmp_path):
+    # NOTE: as Glance's registry, admin is the context_is_admin rule, which policy.yaml
+    # may change; the api applies the same rule, so both agree on who is admin.
+    policy_file = tmp_path / 'policy.yaml'
+    policy_file.write_text('"context_is_admin": "role:cloud_admin"\n')
+    app, seen = _ctx_app(True, str(policy_file))
+    for roles, admin in (('admin,member', False), ('Cloud_Admin', True)):
+        falcon.testing.simulate_get(app, '/', headers={'X-Project-Id': 'p', 'X-Roles': roles})
+        assert seen['ctx'].is_admin is admin
