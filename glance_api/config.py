@@ -129,7 +129,25 @@ image_format_opts = [
     cfg.ListOpt('vmdk_allowed_types', default=['streamOptimized', 'monolithicSparse'],
                 help='Allowed VMDK create-types.'),
     cfg.BoolOpt('require_image_format_match', default=True,
-                help='Reject uploads whose data does not match disk_format.'),
+                help='When enabled, glance will inspect the content of uploads and '
+                     'require that they match the disk_format set on the image. A '
+                     'mismatch will abort the upload with an error. Disabling this may '
+                     'be required in the case of false match (or mismatch) issues, but '
+                     'those are bugs that should be filed and fixed. Enabling this '
+                     'feature improves security and consistency by ensuring that images '
+                     'claiming to be a given format have content matching that format.'),
+    cfg.ListOpt('gpt_safety_checks_nonfatal', default=[],
+                help='List of safety check names to consider non-fatal when validating '
+                     'disk_format=gpt images (or images detected as gpt). Since MBR is '
+                     'very loosely-defined and GPT (which is strictly defined) depends on '
+                     'the MBR structure, it is easy to craft a GPT disk image that works, '
+                     'but is not valid according to the spec. While not recommended, it '
+                     'is possible to disable MBR or GPT-specific safety checks if '
+                     'necessary for compatibility. This can include "mbr" and/or '
+                     '"gptmbr" to avoid failing format validation if those checks fail. '
+                     'Use this with caution as it makes glance relax its definition of '
+                     'what a valid GPT disk image looks like and prevents strict '
+                     'adherence to the GPT spec.'),
 ]
 
 paste_deploy_opts = [

@@ -131,6 +131,10 @@ class UnsupportedMediaType(ApiError):
     """The Content-Type of the body is not accepted here (detail form)."""
 
 
+class InvalidImageData(UnsupportedMediaType):
+    """Uploaded data does not match its disk_format or fails a format safety check."""
+
+
 class RangeNotSatisfiable(ApiError):
     """The Range header asks for bytes the image does not have."""
 

@@ -2,14 +2,17 @@
 
 queued→saving (compare-and-swap), stream through a size limit into the store while the
 store feeds md5 and ``hashing_algorithm`` digests in parallel threads, verify, then
-saving→active (compare-and-swap) with the checksums and the location. On any failure the
-partial data is deleted and the image goes back to queued; the original error is re-raised.
+saving→active (compare-and-swap) with the checksums, the location and the virtual size
+the format inspection found (glance_api.inspection). On any failure, a refused format too,
+the written data is deleted and the image goes back to queued; the original error is
+re-raised.
 """
 
 import hashlib
 import logging
 
 from glance_api import exceptions
+from glance_api import inspection
 from glance_api import policy
 from glance_registry import exceptions as registry_exc
 from stores import exceptions as store_exc
@@ -160,7 +163,8 @@ def upload(conf, registry, stores, ctx, image_id, stream, content_length, declar
     ``enforcer`` is the process's :class:`glance_api.policy.Enforcer`. Returns the image.
 
     :raises: ImageNotFound (404), PolicyForbidden (403), InvalidImageStatusTransition
-             (409), BadRequest (400), LimitExceeded (413), Gone (410), store errors
+             (409), BadRequest (400), LimitExceeded (413), InvalidImageData (415), Gone
+             (410), store errors
     """
     size = parse_size(declared_size)
     if size is None:
@@ -181,12 +185,15 @@ def upload(conf, registry, stores, ctx, image_id, stream, content_length, declar
     _swap_to_saving(registry, ctx, image_id)
     location = None
     try:
-        location, values = _write(conf, store, image, stream, size)
+        location, values, inspected = _write(conf, store, image, stream, size)
         if size is not None and values['size'] != size:
             # NOTE: drivers already refuse a short or long body; kept so a driver that
             # does not can never activate an image with the wrong size.
             raise exceptions.BadRequest(
                 store_exc.SizeMismatch(expected=size, actual=values['size']).msg)
+        # NOTE: after the write, as Glance: a refusal (415) discards ``location`` below.
+        values['virtual_size'] = inspection.virtual_size(
+            inspected, image.get('disk_format'), conf.image_format)
         return _activate(registry, ctx, image_id, values)
     except BaseException:
         # NOTE: BaseException too: a worker timeout or GeneratorExit must not leave an
@@ -224,10 +231,12 @@ def _write(conf, store, image, stream, size):
     md5 = hashlib.md5(usedforsecurity=False)
     secure = hashlib.new(algo)
     reader = SizeLimitedReader(stream, conf.image_size_cap)
+    inspected = inspection.wrap(image, reader)
     # PERF: the store hashes in helper threads (stores.hashing.ParallelHasher), so md5,
     # the secure hash and the disk write use separate cores.
     try:
-        url, written, metadata = store.add(image['id'], reader, size, hashers=(md5, secure))
+        url, written, metadata = store.add(image['id'], inspected or reader, size,
+                                           hashers=(md5, secure))
     except store_exc.SizeMismatch as e:
         raise exceptions.BadRequest(e.msg) from e
     except store_exc.ImageSizeLimitExceeded as e:
@@ -237,23 +246,9 @@ def _write(conf, store, image, stream, size):
         'status': 'active', 'size': written,
         'checksum': md5.hexdigest(), 'os_hash_algo': algo,
         'os_hash_value': secure.hexdigest(),
-        'virtual_size': virtual_size(image, written),
         'locations': [location],
     }
-    return location, values
-
-
-def virtual_size(image, written):
-    """Return the virtual size to record for the uploaded data.
-
-    Glance 33 inspects only ``bare`` containers; for ``disk_format = raw`` it records the
-    byte count whatever the data looks like (glance-api.md §4.1).
-    TODO: the format inspector (glance-api.md §20) plugs in here for the other formats: it
-    will wrap the stream in ``_write`` and report the detected format's virtual size.
-    """
-    if image.get('container_format') == 'bare' and image.get('disk_format') == 'raw':
-        return written
-    return None
+    return location, values, inspected
 
 
 def _activate(registry, ctx, image_id, values):

@@ -35,10 +35,10 @@ def test_openstack_cli_image_lifecycle(stack, tmp_path):
     data = os.urandom(2 * 1024 * 1024 + 7)
     disk.write_bytes(data)
     created = json.loads(openstack(
-        stack, tmp_path, "image", "create", name, "--file", str(disk), "--disk-format", "qcow2",
+        stack, tmp_path, "image", "create", name, "--file", str(disk), "--disk-format", "raw",
         "--container-format", "bare", "--public", "-f", "json").stdout)
     assert created["name"] == name
-    assert created["disk_format"] == "qcow2" and created["container_format"] == "bare"
+    assert created["disk_format"] == "raw" and created["container_format"] == "bare"
     assert created["visibility"] == "public"
     image_id = created["id"]
 
@@ -62,7 +62,7 @@ def test_openstack_cli_protected_and_tags(stack, tmp_path):
     disk = tmp_path / "disk.img"
     disk.write_bytes(b"\0" * 4096)
     openstack(stack, tmp_path, "image", "create", name, "--file", str(disk), "--disk-format",
-              "qcow2", "--container-format", "bare", "--public")
+              "raw", "--container-format", "bare", "--public")
     openstack(stack, tmp_path, "image", "set", "--protected", name)
     refused = openstack(stack, tmp_path, "image", "delete", name, check=False)
     assert refused.returncode != 0

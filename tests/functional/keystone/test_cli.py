@@ -11,6 +11,7 @@ import json
 import os
 import pty
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -29,13 +30,17 @@ def cli_stack(tmp_path_factory, keystone):
 
 @pytest.fixture(scope="module")
 def cirros(tmp_path_factory):
-    """A small qcow2 file (any bytes when qemu-img is missing)."""
+    """A small qcow2 file (a hand-made empty one when qemu-img is missing)."""
     path = tmp_path_factory.mktemp("cirros") / "cirros.img"
     if shutil.which("qemu-img"):
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"],
                        check=True, timeout=60)
     else:
-        path.write_bytes(b"QFI\xfb" + bytes(range(256)) * 64)
+        # NOTE: an empty 64 MiB qcow2 v2 as qemu-img makes it: header, L1 table at 3
+        # clusters, one refcount cluster; uploads are inspected, so it must be valid.
+        header = struct.pack(">4sIQIIQIIQQIIQ", b"QFI\xfb", 2, 0, 0, 16, 64 << 20, 0, 1,
+                             3 << 16, 1 << 16, 1, 0, 0)
+        path.write_bytes(header + bytes((4 << 16) - len(header)))
     return path
 
 
