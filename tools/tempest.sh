@@ -18,8 +18,8 @@
 #
 # Env: TEMPEST_REGEX (default ^tempest.api.image), TEMPEST_CONCURRENCY (2),
 #      TEMPEST_BUILD_TIMEOUT (seconds tempest waits for an image status, 60),
-#      TEMPEST_FORMAT_ENFORCEMENT (0: this service does not inspect disk formats yet, so
-#        tempest may upload bogus data as any format; set 1 once it does),
+#      TEMPEST_FORMAT_ENFORCEMENT (1: uploads are inspected and a disk_format the data does
+#        not match is refused, as in Glance 33, so tempest must not upload bogus data),
 #      TEMPEST_MANAGE_LOCATIONS (0; 1 sets show_multiple_locations = True in glance-api.conf
 #        and runs tempest's location PATCH tests),
 #      VENV (.venv), RUN_DIR (.run; configs, logs and the tempest workspace go to
@@ -272,7 +272,7 @@ import_image = false
 os_glance_reserved = true
 manage_locations = $(flag "${TEMPEST_MANAGE_LOCATIONS:-0}")
 image_conversion = false
-image_format_enforcement = $(flag "${TEMPEST_FORMAT_ENFORCEMENT:-0}")
+image_format_enforcement = $(flag "${TEMPEST_FORMAT_ENFORCEMENT:-1}")
 do_secure_hash = true
 http_store_enabled = true
 
