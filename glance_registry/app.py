@@ -83,7 +83,7 @@ class HealthcheckResource:
     on_head = on_get
 
 
-def _add_routes(app, repo):
+def _add_routes(app, repo, task_repo):
     app.add_route('/healthcheck', HealthcheckResource())
     app.add_route('/images', images.ImagesResource(repo))
     app.add_route('/images/search', images.ImageSearchResource(repo))
@@ -92,7 +92,6 @@ def _add_routes(app, repo):
     app.add_route('/images/{image_id}/tags/{tag:path}', images.ImageTagResource(repo))
     app.add_route('/images/{image_id}/members', members.MembersResource(repo))
     app.add_route('/images/{image_id}/members/{member}', members.MemberResource(repo))
-    task_repo = tasks.repo_for(repo)
     if task_repo is not None:
         tasks.add_routes(app, task_repo)
 
@@ -126,13 +125,20 @@ def _keystone(app, conf):
     return AuthProtocol(app, {'oslo_config_config': conf})
 
 
-def create_app(conf, repo=None):
-    """Build the registry WSGI app over ``repo`` (an ``ImageRepo`` made from ``conf``)."""
+def create_app(conf, repo=None, task_repo=None):
+    """Build the registry WSGI app over ``repo`` and ``task_repo``.
+
+    Without ``repo`` both are made from ``conf`` (an ``ImageRepo`` and a ``TaskRepo`` on one
+    engine); without ``task_repo`` the task routes are left out.
+    """
     if repo is None:
         from glance_db import api as db_api
         from glance_db import engine as db_engine
+        from glance_db import tasks as db_tasks
 
-        repo = db_api.ImageRepo(db_engine.engine_from_conf(conf))
+        engine = db_engine.engine_from_conf(conf)
+        repo = db_api.ImageRepo(engine)
+        task_repo = db_tasks.TaskRepo(engine)
     keystone = (conf.paste_deploy.flavor or '').lower() == 'keystone'
     admin_check = None
     if keystone:
@@ -140,6 +146,6 @@ def create_app(conf, repo=None):
         admin_check = policy.AdminCheck(conf).check
     app = falcon.App(middleware=[context.ContextMiddleware(admin_check=admin_check)])
     app.req_options.auto_parse_form_urlencoded = False
-    _add_routes(app, repo)
+    _add_routes(app, repo, task_repo)
     _add_error_handlers(app)
     return _keystone(app, conf) if keystone else app

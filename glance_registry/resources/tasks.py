@@ -171,12 +171,3 @@ def add_routes(app, repo):
     app.add_route('/tasks/fail', FailTasksResource(repo))
     app.add_route('/tasks/{task_id}', TaskResource(repo))
     app.add_route('/images/{image_id}/tasks', ImageTasksResource(repo))
-
-
-def repo_for(image_repo):
-    """Return a TaskRepo on the engine of ``image_repo`` (None for a fake without one)."""
-    engine = getattr(image_repo, '_engine', None)
-    if engine is None:
-        return None
-    from glance_db.tasks import TaskRepo
-    return TaskRepo(engine)
