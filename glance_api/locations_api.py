@@ -27,6 +27,7 @@ from glance_api.bodies import read_json, write_empty, write_json
 from glance_api.images import get_image
 from glance_registry import exceptions as reg_exc
 from stores import exceptions as store_exc
+from stores.hashing import ParallelHasher
 
 LOG = logging.getLogger(__name__)
 
@@ -281,12 +282,13 @@ def _hash(api, ctx, store, url, image_id, algo):
     chunks, _size = store.get(url, **url_filter.fetch_kwargs(store, api.conf))
     next_check = time.monotonic() + CANCEL_CHECK_INTERVAL
     try:
-        for chunk in chunks:
-            checksum.update(chunk)
-            digest.update(chunk)
-            if time.monotonic() >= next_check:
-                _check_alive(api, ctx, image_id)
-                next_check = time.monotonic() + CANCEL_CHECK_INTERVAL
+        # PERF: both digests in parallel threads, as on upload.
+        with ParallelHasher((checksum, digest)) as hasher:
+            for chunk in chunks:
+                hasher.update(chunk)
+                if time.monotonic() >= next_check:
+                    _check_alive(api, ctx, image_id)
+                    next_check = time.monotonic() + CANCEL_CHECK_INTERVAL
     finally:
         close = getattr(chunks, 'close', None)
         if close is not None:
