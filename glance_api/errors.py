@@ -82,6 +82,10 @@ TABLE = [
     (store_exc.ImageSizeLimitExceeded, 413, EXPL),
     (store_exc.StorageWriteDenied, 503, EXPL),
     (store_exc.BackendUnavailable, 503, EXPL),
+    # NOTE: the store refused the service's own credentials or failed on its side: not
+    # the caller's fault, and retryable once an operator fixed it (Glance: a bare 500).
+    (store_exc.AuthorizationFailure, 503, EXPL),
+    (store_exc.BackendException, 503, EXPL),
     (store_exc.SizeMismatch, 400, EXPL),
     (store_exc.NotFound, 404, EXPL),
     (store_exc.InUseByStore, 409, EXPL),

@@ -11,6 +11,7 @@ from glance_api import policy
 from glance_api.bodies import read_json, write_empty, write_json
 from glance_api.image_views import active_locations
 from glance_registry import exceptions as reg_exc
+from stores import exceptions as store_exc
 
 LOG = logging.getLogger(__name__)
 
@@ -188,6 +189,12 @@ class ImageResource:
             delete_image(api, ctx, image)
         except reg_exc.ImageNotFound:
             raise exc.NotFound(message) from None
+        except store_exc.InUseByStore as e:
+            # NOTE: Glance's words, e.g. an RBD snapshot that Nova/Cinder cloned.
+            msg = ('Image %(id)s could not be deleted because it is in use: %(exc)s'
+                   % {'id': image_id, 'exc': e.msg})
+            LOG.warning(msg)
+            raise exc.Conflict(msg) from None
         write_empty(resp)
 
 

@@ -54,7 +54,13 @@ def scheme_of(url):
 
 
 class Writer:
-    """One object being written by :meth:`Store.add`; drivers subclass it."""
+    """One object being written by :meth:`Store.add`; drivers subclass it.
+
+    ``location`` is the URL the object will have once committed, set by ``begin_add``:
+    ``Store.delete(location)`` removes whatever a failed write left behind.
+    """
+
+    location = None
 
     def write(self, chunk):
         """Write one chunk; raise a stores exception on a storage error."""
@@ -161,12 +167,15 @@ class Store:
         """Return a :class:`Writer` for a new object; drivers that accept writes override."""
         raise exceptions.StoreAddDisabled()
 
-    def add(self, image_id, stream, size, hashers=()):
+    def add(self, image_id, stream, size, hashers=(), on_begin=None):
         """Store ``stream`` as ``image_id``; return (url, bytes_written, metadata).
 
         ``size`` is the declared byte count or None when unknown. Every byte written is
         fed to each of ``hashers`` (in helper threads, in parallel with the write). On
         any error the partial object is deleted before the error is re-raised.
+        ``on_begin(location)``, when given, is called with the writer's ``location``
+        before the first byte is written (the caller records it, so that data a crash
+        leaves behind can be found and deleted later).
 
         :raises: Duplicate, SizeMismatch, StorageFull, StorageWriteDenied,
                  StoreAddDisabled, and whatever ``stream.read`` raises
@@ -177,6 +186,8 @@ class Store:
         hasher = None
         written = 0
         try:
+            if on_begin is not None:
+                on_begin(writer.location)
             hasher = ParallelHasher(hashers)
             for chunk in read_chunks(stream, self.chunk_size):
                 written += len(chunk)

@@ -82,7 +82,168 @@ HTTP_OPTS = [
                 help="Proxies per scheme, e.g. ``http:10.0.0.1:3128, https:10.0.0.1:1080``."),
 ]
 
-DRIVER_OPTS = {"file": FILESYSTEM_OPTS, "http": HTTP_OPTS}
+RBD_OPTS = [
+    cfg.IntOpt("rbd_store_chunk_size", default=8, min=1,
+               help="Size, in megabytes, to chunk RADOS images into: the RBD object size "
+                    "(rounded down to a power of two) and the size of each read and write. "
+                    "For optimal performance, the value should be a power of two."),
+    cfg.StrOpt("rbd_store_pool", default="images",
+               help="RADOS pool in which images are stored."),
+    cfg.StrOpt("rbd_store_user",
+               help="RADOS user to authenticate as (only needed with cephx). When unset, "
+                    "librados picks the user from the client section of "
+                    "``rbd_store_ceph_conf``."),
+    cfg.StrOpt("rbd_store_ceph_conf", default="",
+               help="Ceph configuration file path. When empty, librados searches the "
+                    "standard locations (``$CEPH_CONF``, /etc/ceph/ceph.conf, ...)."),
+    cfg.IntOpt("rados_connect_timeout", default=-1,
+               help="Timeout, in seconds, for connecting to the Ceph cluster (also used "
+                    "for monitor and OSD operations). Less than 0: no timeout is set and "
+                    "librados' defaults apply."),
+    cfg.BoolOpt("rbd_thin_provisioning", default=False,
+                help="Do not write chunks made only of null bytes: the RBD image gets "
+                     "holes that read back as zeros and use no space, and the zeros are "
+                     "not sent over the network."),
+]
+
+# glance_store's Swift options (single-tenant mode; stores/swift.py).
+SWIFT_OPTS = [
+    cfg.BoolOpt("swift_store_auth_insecure", default=False,
+                help="Do not verify the server certificate of the Swift authentication "
+                     "service and storage (ignored when ``swift_store_cacert`` is set)."),
+    cfg.StrOpt("swift_store_cacert", sample_default="/etc/ssl/certs/ca-certificates.crt",
+               help="Path to the CA bundle used to verify the Swift servers."),
+    cfg.StrOpt("swift_store_region", sample_default="RegionTwo",
+               help="The region of the Swift endpoint to use (Keystone catalog)."),
+    cfg.StrOpt("swift_store_endpoint",
+               help="The storage URL to use instead of the one from the service catalog "
+                    "or authentication (the account URL, without the container)."),
+    cfg.StrOpt("swift_store_endpoint_type", default="publicURL",
+               choices=("publicURL", "adminURL", "internalURL"),
+               help="Endpoint type of the Swift service in the service catalog."),
+    cfg.StrOpt("swift_store_service_type", default="object-store",
+               help="Service type of the Swift service in the service catalog."),
+    cfg.StrOpt("swift_store_container", default="glance",
+               help="Name of the container (single-tenant store) that holds the images."),
+    cfg.IntOpt("swift_store_large_object_size", default=5 * 1024, min=1,
+               help="Size threshold, in MB, from which images are stored as segments "
+                    "plus a manifest (a Swift large object)."),
+    cfg.IntOpt("swift_store_large_object_chunk_size",
+               default=200, min=1,
+               help="Size, in MB, of the segments of a large object."),
+    cfg.BoolOpt("swift_store_create_container_on_put", default=False,
+                help="Create the container when an image is added and it is missing."),
+    cfg.BoolOpt("swift_store_multi_tenant", default=False,
+                help="Store images in each tenant's own Swift account. Not supported by "
+                     "this driver: setting it disables adding images to the store."),
+    cfg.IntOpt("swift_store_multiple_containers_seed", default=0, min=0, max=32,
+               help="Number of hex characters of the image id appended to the container "
+                    "name to spread images over 16^N containers (0: one container)."),
+    cfg.ListOpt("swift_store_admin_tenants", default=[],
+                help="Tenants granted admin access to the containers of a multi-tenant "
+                     "store."),
+    cfg.BoolOpt("swift_store_ssl_compression", default=True,
+                help="Compress HTTPS Swift requests at the SSL layer."),
+    cfg.IntOpt("swift_store_retry_get_count", default=0, min=0,
+               help="Number of times a failed Swift download is retried."),
+    cfg.IntOpt("swift_store_expire_soon_interval", min=0, default=60,
+               help="Seconds before token expiry within which a new token is requested."),
+    cfg.BoolOpt("swift_store_use_trusts", default=True,
+                help="Use trusts for the multi-tenant Swift store."),
+    cfg.BoolOpt("swift_buffer_on_upload", default=False,
+                help="Buffer image segments on disk before upload (accepted; this driver "
+                     "streams segments through a bounded in-memory queue)."),
+    cfg.StrOpt("swift_upload_buffer_dir",
+               help="Directory to buffer image segments in (``swift_buffer_on_upload``)."),
+    cfg.StrOpt("default_swift_reference", default="ref1",
+               help="Reference (section of ``swift_store_config_file``) of the account "
+                    "that new images are stored in."),
+    # NOTE: glance_store accepts only "3" now; "1" (tempauth, /auth/v1.0) and "2" are
+    # accepted too, as older glance_store releases did.
+    cfg.StrOpt("swift_store_auth_version", default="3", choices=("1", "2", "3"),
+               help="The authentication version to be used."),
+    cfg.StrOpt("swift_store_auth_address",
+               help="The address where the Swift authentication service is listening "
+                    "(used when ``swift_store_config_file`` is not set)."),
+    cfg.StrOpt("swift_store_user", secret=True,
+               help="The user to authenticate against the Swift authentication service "
+                    "(``project:user`` for Keystone)."),
+    cfg.StrOpt("swift_store_key", secret=True,
+               help="Auth key for the user authenticating against the Swift "
+                    "authentication service."),
+    cfg.StrOpt("swift_store_config_file",
+               help="Path of the file with the Swift account references: sections with "
+                    "``auth_address``, ``user``, ``key`` (and optionally "
+                    "``auth_version``, ``user_domain_id``, ``project_domain_id``). When "
+                    "set, locations are ``swift+config://<reference>/...`` and carry no "
+                    "credentials."),
+]
+
+# glance_store's S3 options (stores/s3.py).
+S3_OPTS = [
+    cfg.StrOpt("s3_store_host",
+               help="The host where the S3 server is listening: a DNS name or an IP "
+                    "address, optionally with http:// or https:// and a port."),
+    cfg.StrOpt("s3_store_region_name", default="",
+               help="The S3 region name (empty: derived from the host, or none)."),
+    cfg.StrOpt("s3_store_access_key", secret=True,
+               help="The S3 access key."),
+    cfg.StrOpt("s3_store_secret_key", secret=True,
+               help="The S3 secret key."),
+    cfg.StrOpt("s3_store_bucket",
+               help="The S3 bucket to store the images in."),
+    cfg.BoolOpt("s3_store_create_bucket_on_put", default=False,
+                help="Create the bucket when an image is added and it is missing."),
+    cfg.StrOpt("s3_store_bucket_url_format", default="auto",
+               choices=("auto", "virtual", "path"),
+               help="The S3 calling format: ``path`` (https://host/bucket/key), "
+                    "``virtual`` (https://bucket.host/key) or ``auto``."),
+    cfg.IntOpt("s3_store_large_object_size", default=100, min=0,
+               help="Size, in MB, from which images are uploaded as a multipart upload."),
+    cfg.IntOpt("s3_store_large_object_chunk_size", default=10,
+               help="Multipart upload part size, in MB (at least 5)."),
+    cfg.IntOpt("s3_store_thread_pools", default=10,
+               help="The number of threads that upload the parts of a multipart upload."),
+    cfg.StrOpt("s3_store_cacert", default="",
+               help="Path to the CA bundle used to verify the S3 server certificate."),
+    cfg.BoolOpt("s3_store_enable_data_integrity_protection", default=False,
+                help="Use ``s3_store_request_checksum_calculation`` and "
+                     "``s3_store_response_checksum_validation`` (else checksums only when "
+                     "required)."),
+    cfg.StrOpt("s3_store_request_checksum_calculation", default="when_required",
+               choices=("when_supported", "when_required"),
+               help="When boto3 computes request checksums."),
+    cfg.StrOpt("s3_store_response_checksum_validation", default="when_required",
+               choices=("when_supported", "when_required"),
+               help="When boto3 validates response checksums."),
+]
+
+CINDER_OPTS = [
+    cfg.StrOpt("cinder_endpoint_template",
+               help="Template of the Cinder endpoint, e.g. "
+                    "``http://127.0.0.1:8776/v3/%(tenant)s`` (or without the project)."),
+    cfg.IntOpt("cinder_http_retries", default=3,
+               help="Number of cinderclient retries on failed http calls."),
+    cfg.IntOpt("cinder_state_transition_timeout", default=300,
+               help="Time period, in seconds, to wait for a cinder volume transition "
+                    "to complete."),
+    cfg.BoolOpt("cinder_api_insecure", default=False,
+                help="Allow to perform insecure SSL requests to cinder."),
+    cfg.StrOpt("cinder_ca_certificates_file",
+               help="Location of a CA certificates file used for cinder client requests."),
+    cfg.StrOpt("cinder_store_user_name",
+               help="User name to authenticate against cinder."),
+    cfg.StrOpt("cinder_store_project_name",
+               help="Project name where the image volume is stored in cinder."),
+    cfg.StrOpt("cinder_volume_type",
+               help="Volume type that will be used for volume creation in cinder."),
+    cfg.StrOpt("rootwrap_config", default="/etc/glance/rootwrap.conf",
+               help="Path to the rootwrap configuration file to use for running commands "
+                    "as root."),
+]
+
+DRIVER_OPTS = {"file": FILESYSTEM_OPTS, "http": HTTP_OPTS, "rbd": RBD_OPTS,
+               "swift": SWIFT_OPTS, "s3": S3_OPTS, "cinder": CINDER_OPTS}
 
 
 def register_group_opts(conf, opts, group):

@@ -39,6 +39,14 @@ class Forbidden(StoreError):
     message = "You are not authorized to complete this action."
 
 
+class AuthorizationFailure(StoreError):
+    message = "The store rejected the configured credentials."
+
+
+class BackendException(StoreError):
+    message = "The store backend failed."
+
+
 class StoreGetNotSupported(StoreError):
     message = "Getting images from this store is not supported."
 

@@ -1,6 +1,8 @@
 """A store that keeps each image as one file in a local (or mounted) directory."""
 
+import contextlib
 import errno
+import glob
 import json
 import logging
 import os
@@ -68,6 +70,7 @@ class FileWriter(base.Writer):
         self.fd = fd
         self.temp_path = temp_path
         self.final_path = final_path
+        self.location = "file://" + final_path
         self.position = 0
         self.holes = False
         self.zeros = bytes(store.chunk_size) if store.thin_provisioning else b""
@@ -271,9 +274,19 @@ class FilesystemStore(base.Store):
         :raises: NotFound, Forbidden, BadStoreUri
         """
         path = self._path(location)
+        # NOTE: an upload that died leaves its temporary file beside the final name
+        # (begin_add); deleting the location removes it too (the scrubber's cleanup).
+        temps = glob.glob(os.path.join(glob.escape(os.path.dirname(path)),
+                                       ".%s.*%s" % (glob.escape(os.path.basename(path)),
+                                                    TEMP_SUFFIX)))
+        for temp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
         try:
             os.unlink(path)
         except (FileNotFoundError, NotADirectoryError):
+            if temps:
+                return
             raise exceptions.NotFound(image=path) from None
         except OSError:
             raise exceptions.Forbidden(message="You cannot delete file %s" % path) from None

@@ -282,7 +282,7 @@ def test_admin_may_upload_to_other_projects_image(env):
 def test_driver_returning_wrong_count_cannot_activate(env):
     conf, registry, store, stores, image_id = env
 
-    def lying_add(image_id, stream, size, hashers=()):
+    def lying_add(image_id, stream, size, hashers=(), on_begin=None):
         url = 'mem://mem/%s' % image_id
         store.objects[url] = stream.read(2)
         return url, 2, {}

@@ -1,0 +1,279 @@
+"""A store that keeps each image in its own Cinder volume (glance_store's cinder driver).
+
+The volume is created through the Cinder API, attached with os-brick and written as a
+file. Only Cinder backends whose os-brick connector needs no kernel device are usable
+here: RBD, whose connector hands back a librbd-backed file object.
+
+NOTE: authentication is Cinder's noauth only (token ``<user>:<project>`` from
+``cinder_store_user_name``/``cinder_store_project_name``); glance_store's Keystone
+service-user mode and volume extension for uploads of unknown size are not implemented.
+"""
+
+import logging
+import math
+import socket
+import time
+
+import requests
+
+from stores import base
+from stores import config
+from stores import exceptions
+
+LOG = logging.getLogger(__name__)
+GiB = 1024 ** 3
+API_VERSION = "volume 3.54"   # attachments API with attach mode (as glance_store)
+
+
+class CinderApi:
+    """The few Cinder v3 calls the store makes, with errors as stores exceptions."""
+
+    def __init__(self, store_conf):
+        project = store_conf.cinder_store_project_name or "glance"
+        user = store_conf.cinder_store_user_name or "glance"
+        template = store_conf.cinder_endpoint_template or ""
+        self.url = template % {"tenant": project, "project_id": project}
+        self.timeout = store_conf.cinder_state_transition_timeout
+        self.retries = max(0, store_conf.cinder_http_retries)
+        self.session = requests.Session()
+        self.session.headers.update({"X-Auth-Token": "%s:%s" % (user, project),
+                                     "OpenStack-API-Version": API_VERSION})
+        self.session.verify = (store_conf.cinder_ca_certificates_file
+                               or not store_conf.cinder_api_insecure)
+
+    def call(self, method, path, body=None):
+        """Send one request; return the decoded body (or None).
+
+        :raises: BackendUnavailable, NotFound, InUseByStore, StorageFull
+        """
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.session.request(method, self.url + path, json=body, timeout=60)
+                break
+            except requests.RequestException as e:
+                if attempt == self.retries:
+                    raise exceptions.BackendUnavailable(
+                        message="Cinder is unreachable: %s" % e) from e
+                time.sleep(0.5)
+        if resp.status_code == 404:
+            raise exceptions.NotFound(message="Cinder: %s %s not found" % (method, path))
+        if resp.status_code == 413:
+            raise exceptions.StorageFull(message="Cinder refused: %s" % resp.text[:200])
+        if resp.status_code == 400 and ("in-use" in resp.text or "attached" in resp.text):
+            raise exceptions.InUseByStore()
+        if resp.status_code >= 400:
+            raise exceptions.BackendUnavailable(
+                message="Cinder answered %s: %s" % (resp.status_code, resp.text[:200]))
+        return resp.json() if resp.content else None
+
+    def wait(self, volume_id, wanted):
+        """Poll the volume until its status is ``wanted``; return the volume."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.1
+        while True:
+            volume = self.call("GET", "/volumes/%s" % volume_id)["volume"]
+            if volume["status"] == wanted:
+                return volume
+            if volume["status"].startswith("error") or time.monotonic() > deadline:
+                raise exceptions.BackendUnavailable(
+                    message="Volume %s is %s, expected %s"
+                    % (volume_id, volume["status"], wanted))
+            time.sleep(delay)
+            delay = min(delay * 2, 1)
+
+
+class Attachment:
+    """A volume attached through the attachments API and os-brick; ``file`` does I/O."""
+
+    def __init__(self, api, volume_id, mode):
+        from os_brick.initiator import connector   # NOTE: heavy optional SDK
+        self.api, self.volume_id = api, volume_id
+        body = {"attachment": {"volume_uuid": volume_id, "mode": mode,
+                               "connector": _connector_properties()}}
+        self.attachment = api.call("POST", "/attachments", body)["attachment"]
+        self.file = self.device = None
+        try:
+            info = self.attachment["connection_info"]
+            if info.get("driver_volume_type") != "rbd":
+                raise exceptions.BackendUnavailable(
+                    message="Cinder volume type %s needs a kernel device; only rbd "
+                            "volumes are supported" % info.get("driver_volume_type"))
+            self.info = info
+            self.connector = connector.InitiatorConnector.factory(
+                "RBD", "sudo", do_local_attach=False)
+            self.device = self.connector.connect_volume(info)
+            self.file = self.device["path"]
+            api.call("POST", "/attachments/%s/action" % self.attachment["id"],
+                     {"os-complete": None})
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        """Disconnect and delete the attachment (idempotent, never raises)."""
+        try:
+            if self.device is not None:
+                self.connector.disconnect_volume(self.info, self.device)
+        except Exception:
+            LOG.exception("Could not disconnect volume %s", self.volume_id)
+        self.device = self.file = None
+        if self.attachment is not None:
+            attachment_id, self.attachment = self.attachment["id"], None
+            try:
+                self.api.call("DELETE", "/attachments/%s" % attachment_id)
+            except exceptions.StoreError:
+                LOG.exception("Could not delete attachment %s", attachment_id)
+
+
+def _connector_properties():
+    host = socket.gethostname()
+    return {"ip": "127.0.0.1", "host": host, "multipath": False, "enforce_multipath": False,
+            "platform": "x86_64", "os_type": "linux", "do_local_attach": False}
+
+
+class VolumeReader:
+    """Iterate over the bytes of an attached volume; ``close`` detaches it."""
+
+    def __init__(self, attachment, chunk_size, offset, end):
+        self.attachment, self.chunk_size, self.offset, self.end = (
+            attachment, chunk_size, offset, end)
+        attachment.file.seek(offset)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.attachment is None or self.offset >= self.end:
+            self.close()
+            raise StopIteration
+        chunk = self.attachment.file.read(min(self.chunk_size, self.end - self.offset))
+        if not chunk:
+            self.close()
+            raise StopIteration
+        self.offset += len(chunk)
+        return chunk
+
+    def close(self):
+        """Detach the volume (idempotent)."""
+        if self.attachment is not None:
+            attachment, self.attachment = self.attachment, None
+            attachment.close()
+
+
+class CinderWriter(base.Writer):
+    """Write a new volume through its attachment; commit records the image size."""
+
+    def __init__(self, store, volume_id, capacity, location):
+        self.store, self.volume_id, self.capacity, self.location = (
+            store, volume_id, capacity, location)
+        self.written = 0
+        self.attachment = Attachment(store.api, volume_id, "rw")
+
+    def write(self, chunk):
+        """Write ``chunk``; past the volume's size it is StorageFull (no extension)."""
+        if self.written + len(chunk) > self.capacity:
+            raise exceptions.StorageFull(
+                message="Image larger than its %d GiB volume" % (self.capacity // GiB))
+        self.attachment.file.write(bytes(chunk))
+        self.written += len(chunk)
+
+    def commit(self):
+        """Flush, detach, and store the byte count in the volume metadata."""
+        try:
+            self.attachment.file.flush()
+        finally:
+            self.attachment.close()
+        self.store.api.call("POST", "/volumes/%s/metadata" % self.volume_id,
+                            {"metadata": {"image_size": str(self.written)}})
+        return self.location, {}
+
+    def abort(self):
+        """Detach and delete the volume."""
+        self.attachment.close()
+        try:
+            self.store.delete(self.location)
+        except exceptions.NotFound:
+            pass
+
+
+class CinderStore(base.Store):
+    """Images as Cinder volumes, location ``cinder://[<backend>/]<volume id>``."""
+
+    schemes = ("cinder",)
+    type_name = "cinder"
+    OPTIONS = config.CINDER_OPTS
+    CAPABILITIES = frozenset({base.READ_ACCESS, base.READ_RANDOM, base.WRITE_ACCESS})
+
+    def __init__(self, conf, backend_group=None):
+        super().__init__(conf, backend_group)
+        self.api = CinderApi(self.store_conf)
+
+    def configure(self):
+        """Check the endpoint option and os-brick.
+
+        :raises: BadStoreConfiguration
+        """
+        self.api = CinderApi(self.store_conf)
+        if not self.store_conf.cinder_endpoint_template:
+            raise exceptions.BadStoreConfiguration(
+                store_name="cinder", reason="cinder_endpoint_template is required (the "
+                                            "Keystone catalog mode is not implemented)")
+        try:
+            import os_brick  # noqa: F401
+        except ImportError:
+            raise exceptions.BadStoreConfiguration(
+                store_name="cinder", reason="os-brick is not installed") from None
+
+    def _volume_id(self, location):
+        if base.scheme_of(location) != "cinder":
+            raise exceptions.BadStoreUri(uri=location)
+        volume_id = location[len("cinder://"):].rsplit("/", 1)[-1]
+        if not volume_id:
+            raise exceptions.BadStoreUri(uri=location)
+        return volume_id
+
+    def get_size(self, location):
+        """Return ``image_size`` from the volume metadata (else the volume size)."""
+        volume = self.api.call("GET", "/volumes/%s" % self._volume_id(location))["volume"]
+        return int(volume["metadata"].get("image_size", volume["size"] * GiB))
+
+    def get(self, location, offset=0, length=None):
+        """Return (VolumeReader from ``offset``, image size); the volume stays attached
+        read-only until the reader is closed."""
+        size = self.get_size(location)
+        end = size if length is None else min(size, offset + length)
+        attachment = Attachment(self.api, self._volume_id(location), "ro")
+        return VolumeReader(attachment, self.chunk_size, offset, end), size
+
+    def delete(self, location):
+        """Delete the volume.
+
+        :raises: NotFound, InUseByStore, BackendUnavailable
+        """
+        volume_id = self._volume_id(location)
+        self.api.call("DELETE", "/volumes/%s" % volume_id)
+        try:
+            self.api.wait(volume_id, "deleted")
+        except exceptions.NotFound:
+            return
+
+    def begin_add(self, image_id, size):
+        """Create a volume of ceil(size) GiB (1 GiB when unknown) and attach it."""
+        capacity = max(1, math.ceil((size or 0) / GiB))
+        body = {"volume": {"size": capacity, "name": "image-%s" % image_id,
+                           "metadata": {"glance_image_id": str(image_id),
+                                        "image_size": str(size or 0)}}}
+        if self.store_conf.cinder_volume_type:
+            body["volume"]["volume_type"] = self.store_conf.cinder_volume_type
+        volume_id = self.api.call("POST", "/volumes", body)["volume"]["id"]
+        prefix = "cinder://%s/" % self.backend_group if self.backend_group else "cinder://"
+        location = prefix + volume_id
+        try:
+            self.api.wait(volume_id, "available")
+            return CinderWriter(self, volume_id, capacity * GiB, location)
+        except BaseException:
+            try:
+                self.delete(location)
+            except exceptions.StoreError:
+                LOG.exception("Could not delete volume %s", volume_id)
+            raise

@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# A real single-node Ceph (Debian's packages) on 127.0.0.1 for the rbd store: 1 mon + 1 OSD
+# (bluestore on a sparse file), no cephx, pool "images" rbd-initialised. Idempotent and
+# flock-protected: one cluster is shared by every caller (xdist workers, benchmarks).
+#
+#   tools/ceph.sh start   install the packages if missing, start if not running, and make
+#                         `import rados, rbd` work in $VENV (default .venv); the last stdout
+#                         line is CEPH_CONF=<path of ceph.conf>
+#   tools/ceph.sh stop    stop the daemons (only the pids recorded by start); data is kept
+#   tools/ceph.sh purge   stop and delete the cluster data
+#   tools/ceph.sh conf    print the ceph.conf path; exit 0 only if the cluster is running
+#
+# State lives in $GLANCE_CLONE_CACHE/ceph (default ${XDG_CACHE_HOME:-~/.cache}/glance-clone).
+# Ports: mon v2 $CEPH_MON_PORT (23310), v1 $CEPH_MON_V1_PORT (26710), daemons 26720-26799;
+# chosen apart from the usual 3300/6789 so another test cluster on this host does not clash.
+# Clients: CEPH_CONF=<conf>, user "admin" (no keyring needed: auth is "none").
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CACHE="${GLANCE_CLONE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/glance-clone}"
+C="$CACHE/ceph"
+CONF="$C/ceph.conf"
+RUN="$C/run"
+LOG="$C/log"
+PYLIB="$CACHE/ceph-pylib"
+VENV="${VENV:-$ROOT/.venv}"
+MON_V2="127.0.0.1:${CEPH_MON_PORT:-23310}"
+MON_V1="127.0.0.1:${CEPH_MON_V1_PORT:-26710}"
+POOL="${CEPH_RBD_POOL:-images}"
+OSD_SIZE="${CEPH_OSD_SIZE:-10737418240}"
+DIST=/usr/lib/python3/dist-packages
+export CEPH_CONF="$CONF"
+
+log() { echo "[ceph.sh $(date +%H:%M:%S)] $*" >&2; }
+die() { echo "ceph.sh: $*" >&2; exit 1; }
+alive() { [ -s "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+cephq() { timeout 20 ceph --connect-timeout 10 "$@"; }
+
+install_packages() {
+    local need=()
+    command -v ceph-mon >/dev/null || need+=(ceph)
+    ls "$DIST"/rbd.cpython-*.so >/dev/null 2>&1 || need+=(python3-rados python3-rbd)
+    [ ${#need[@]} -eq 0 ] && return 0
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+        || die "Ceph packages (${need[*]}) are missing and apt-get cannot run here"
+    log "installing ${need[*]} (Debian; takes a minute the first time)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
+        apt-get update -qq >/dev/null 2>&1
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    } || die "apt-get could not install ${need[*]}"
+}
+
+# Expose only Debian's two extension modules to the venv (not all of dist-packages, whose
+# other packages would shadow the venv's). They are built for Debian's CPython (3.11).
+link_python() {
+    [ -x "$VENV/bin/python" ] || { log "no venv at $VENV; rados/rbd not linked"; return 0; }
+    mkdir -p "$PYLIB"
+    local m so
+    for m in rados rbd; do
+        so=$(ls "$DIST/$m".cpython-*.so | head -1)
+        ln -sfn "$so" "$PYLIB/$(basename "$so")"
+    done
+    local sp
+    sp=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "$PYLIB" >"$sp/ceph-bindings.pth"
+    "$VENV/bin/python" -c 'import rados, rbd' 2>/dev/null \
+        || log "WARNING: 'import rados, rbd' fails in $VENV (Python ABI differs from Debian's?)"
+}
+
+healthy() {
+    [ -f "$C/bootstrapped" ] && alive mon.a && alive osd.0 || return 1
+    cephq osd dump 2>/dev/null | grep -q '^osd.0 up' || return 1
+    cephq osd pool ls 2>/dev/null | grep -qx "$POOL"
+}
+
+start_daemon() {  # name, command... (foreground daemons, our own pid files)
+    local name=$1; shift
+    # NOTE: 9>&- so the daemon does not inherit (and hold forever) the flock of this script.
+    nohup "$@" >>"$LOG/$name.out" 2>&1 </dev/null 9>&- &
+    echo $! >"$RUN/$name.pid"
+}
+
+wait_for() {  # description, seconds, command...
+    local what=$1 secs=$2; shift 2
+    local end=$(( $(date +%s) + secs )) d
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$end" ] || { log "timeout waiting for $what"; return 1; }
+        for d in mon.a osd.0; do
+            if [ -f "$RUN/$d.pid" ] && ! alive "$d"; then
+                log "$d exited; last log lines:"
+                tail -20 "$LOG/$d.out" "$LOG/$d.log" >&2 2>/dev/null || true
+                return 1
+            fi
+        done
+        sleep 0.2
+    done
+}
+
+write_conf() {  # fsid
+    cat >"$CONF" <<EOF
+[global]
+fsid = $1
+mon_host = [v2:$MON_V2,v1:$MON_V1]
+public_addr = 127.0.0.1
+ms_bind_port_min = 26720
+ms_bind_port_max = 26799
+auth_cluster_required = none
+auth_service_required = none
+auth_client_required = none
+mon_warn_on_insecure_global_id_reclaim = false
+mon_warn_on_insecure_global_id_reclaim_allowed = false
+# NOTE: the default (5 %) stops the mon on a nearly full disk of a shared test machine.
+mon_data_avail_warn = 2
+mon_data_avail_crit = 1
+osd_pool_default_size = 1
+osd_pool_default_min_size = 1
+osd_pool_default_pg_num = 8
+osd_pool_default_pgp_num = 8
+osd_pool_default_pg_autoscale_mode = off
+osd_crush_chooseleaf_type = 0
+mon_allow_pool_size_one = true
+mon_allow_pool_delete = true
+mon_warn_on_pool_no_redundancy = false
+mon_max_pg_per_osd = 1000
+# faster map commits for a one-node test cluster (default 1 s)
+paxos_propose_interval = 0.05
+paxos_min_wait = 0.01
+run_dir = $RUN
+admin_socket = $RUN/\$name.asok
+log_file = $LOG/\$name.log
+log_to_stderr = false
+err_to_stderr = true
+
+[client]
+# NOTE: many clients (api workers, tests) run at once: no shared admin socket to fight
+# over, and librados' own log only on errors.
+admin_socket =
+log_file =
+
+[mon]
+mon_data = $C/\$name
+
+[osd]
+osd_data = $C/\$name
+osd_objectstore = bluestore
+osd_memory_target = 1073741824
+# bluestore on a sparse file inside osd_data, created by mkfs
+bluestore_block_create = true
+bluestore_block_size = $OSD_SIZE
+bluestore_cache_autotune = false
+bluestore_cache_size = 268435456
+EOF
+}
+
+bootstrap() {
+    local fsid osd_uuid id
+    rm -rf "$C"
+    mkdir -p "$C" "$RUN" "$LOG"
+    fsid=$(cat /proc/sys/kernel/random/uuid)
+    write_conf "$fsid"
+    monmaptool --create --fsid "$fsid" --addv a "[v2:$MON_V2,v1:$MON_V1]" "$C/monmap" >/dev/null
+    ceph-mon --mkfs -i a --monmap "$C/monmap" >>"$LOG/mon.a.out" 2>&1 \
+        || die "ceph-mon --mkfs failed: $(tail -5 "$LOG/mon.a.out")"
+    start_daemon mon.a ceph-mon -f -i a
+    wait_for "mon" 30 cephq mon stat || die "mon did not start"
+    osd_uuid=$(cat /proc/sys/kernel/random/uuid)
+    id=$(cephq osd new "$osd_uuid")
+    [ "$id" = 0 ] || die "unexpected osd id $id"
+    mkdir -p "$C/osd.0"
+    ceph-osd -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$LOG/osd.0.out" 2>&1 \
+        || die "ceph-osd --mkfs failed: $(tail -5 "$LOG/osd.0.out")"
+    start_daemon osd.0 ceph-osd -f -i 0
+    wait_for "osd.0 up" 60 sh -c 'ceph --connect-timeout 5 osd dump | grep -q "^osd.0 up"' \
+        || die "osd.0 did not come up"
+    cephq osd pool create "$POOL" 8 8 >/dev/null 2>&1
+    cephq osd pool set "$POOL" size 1 --yes-i-really-mean-it >/dev/null 2>&1 || true
+    timeout 60 rbd pool init "$POOL" || die "rbd pool init $POOL failed"
+    touch "$C/bootstrapped"
+    log "new cluster $fsid, pool $POOL"
+}
+
+do_start() {
+    install_packages
+    link_python
+    if healthy; then
+        echo "CEPH_CONF=$CONF"
+        return 0
+    fi
+    do_stop
+    if [ -f "$C/bootstrapped" ]; then
+        # Keep the configuration in step with this script (same cluster, same fsid).
+        write_conf "$(sed -n 's/^fsid = //p' "$CONF")"
+        start_daemon mon.a ceph-mon -f -i a
+        if wait_for "mon" 30 cephq mon stat; then
+            start_daemon osd.0 ceph-osd -f -i 0
+            wait_for "osd.0 up" 60 sh -c 'ceph --connect-timeout 5 osd dump | grep -q "^osd.0 up"' \
+                || { log "existing cluster does not come up; re-creating it"; do_stop; bootstrap; }
+        else
+            log "existing mon does not come up; re-creating the cluster"; do_stop; bootstrap
+        fi
+    else
+        bootstrap
+    fi
+    healthy || die "cluster not healthy; logs in $LOG"
+    log "ready: CEPH_CONF=$CONF pool=$POOL"
+    echo "CEPH_CONF=$CONF"
+}
+
+do_stop() {
+    local d f pid
+    for d in osd.0 mon.a; do
+        f="$RUN/$d.pid"
+        [ -f "$f" ] || continue
+        pid=$(cat "$f")
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+        fi
+        rm -f "$f"
+    done
+}
+
+case "${1:-}" in
+    conf) healthy && echo "$CONF"; exit ;;
+esac
+mkdir -p "$CACHE"
+exec 9>"$CACHE/ceph.lock"
+flock 9
+case "${1:-}" in
+    start) do_start ;;
+    stop) do_stop; log "stopped" ;;
+    purge) do_stop; rm -rf "$C"; log "purged" ;;
+    *) die "usage: $0 start|stop|purge|conf" ;;
+esac

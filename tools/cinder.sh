@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# A real Cinder (PyPI cinder, its own venv) with the RBD volume driver on the Ceph of
+# tools/ceph.sh, for the cinder store. noauth API (token "user:project"), MariaDB on
+# 127.0.0.1:3306 (root, no password), RabbitMQ on 127.0.0.1:5672 (guest/guest).
+# One Cinder is shared by every caller; all commands are flock-protected.
+#
+#   tools/cinder.sh start   build the venv once, start api/scheduler/volume if not running,
+#                           install os-brick into $VENV (default .venv) for the cinder
+#                           store; the last stdout line is CINDER_URL=http://127.0.0.1:PORT/v3
+#   tools/cinder.sh stop    stop them (only the pids recorded by start)
+#   tools/cinder.sh url     print the URL; exit 0 only if the api answers
+#
+# State (config, pids, logs) in $GLANCE_CLONE_CACHE/cinder (default
+# ${XDG_CACHE_HOME:-~/.cache}/glance-clone), the venv in .../cinder-venv, the data in the
+# MariaDB database glance_clone_cinder and the Ceph pool "volumes".
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+CACHE="${GLANCE_CLONE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/glance-clone}"
+CVENV="$CACHE/cinder-venv"
+VENV="${VENV:-$ROOT/.venv}"
+STATE="$CACHE/cinder"
+PORT="${CINDER_PORT:-28776}"
+URL="http://127.0.0.1:$PORT/v3"
+CINDER_VERSION=29.0.0
+DB_NAME=glance_clone_cinder
+POOL=volumes
+SERVICES="api scheduler volume"
+
+log() { echo "[cinder.sh $(date +%H:%M:%S)] $*" >&2; }
+die() { echo "cinder.sh: $*" >&2; exit 1; }
+alive() { [ -s "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+api_up() { curl -sf -o /dev/null -m 5 -H "X-Auth-Token: admin:admin" "$URL/types"; }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+build_venv() {
+    [ -f "$CVENV/.installed-$CINDER_VERSION" ] && return 0
+    log "building $CVENV (cinder==$CINDER_VERSION; takes minutes the first time)"
+    [ -x "$CVENV/bin/python" ] || python3 -m venv "$CVENV" >&2 || die "python3 -m venv failed"
+    "$CVENV/bin/pip" install -q --disable-pip-version-check "cinder==$CINDER_VERSION" pymysql >&2 \
+        || die "pip could not install cinder==$CINDER_VERSION into $CVENV"
+    touch "$CVENV/.installed-$CINDER_VERSION"
+}
+
+# The cinder store attaches volumes with os-brick: make it importable in the project venv.
+install_os_brick() {
+    [ -x "$VENV/bin/python" ] || { log "no venv at $VENV; os-brick not installed"; return 0; }
+    "$VENV/bin/python" -c 'import os_brick' 2>/dev/null && return 0
+    log "installing os-brick into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check os-brick >&2 \
+        || die "pip could not install os-brick into $VENV"
+}
+
+write_conf() {  # ceph.conf path
+    mkdir -p "$STATE/lock" "$STATE/state"
+    cat >"$STATE/cinder.conf" <<EOF
+[DEFAULT]
+api_paste_config = $CVENV/etc/cinder/api-paste.ini
+auth_strategy = noauth
+transport_url = rabbit://guest:guest@127.0.0.1:5672/
+osapi_volume_listen = 127.0.0.1
+osapi_volume_listen_port = $PORT
+osapi_volume_workers = 1
+enabled_backends = ceph
+default_volume_type = ceph
+state_path = $STATE/state
+my_ip = 127.0.0.1
+host = glance-clone
+# NOTE: on a loaded 2-core machine a heartbeat can be late; the default 60 s made the
+# scheduler think the volume service down (NoValidBackend) in the middle of a test run.
+service_down_time = 300
+log_dir = $STATE
+
+[database]
+connection = mysql+pymysql://root@127.0.0.1:3306/$DB_NAME?charset=utf8
+
+[oslo_concurrency]
+lock_path = $STATE/lock
+
+[ceph]
+volume_driver = cinder.volume.drivers.rbd.RBDDriver
+volume_backend_name = ceph
+rbd_pool = $POOL
+rbd_ceph_conf = $1
+# NOTE: no rbd_user: with a user, os-brick insists on reading its keyring file, and the
+# test cluster has no cephx.
+EOF
+}
+
+prepare() {
+    local ceph_conf
+    port_busy 3306 || bash "$ROOT/tools/ensure-services.sh" >&2 || die "MariaDB is not reachable"
+    port_busy 5672 || die "RabbitMQ is not reachable on 127.0.0.1:5672"
+    ceph_conf="$(VENV="$CVENV" bash "$ROOT/tools/ceph.sh" start | tail -1 | cut -d= -f2-)"
+    if ! timeout 20 ceph -c "$ceph_conf" osd pool ls | grep -qx "$POOL"; then
+        timeout 30 ceph -c "$ceph_conf" osd pool create "$POOL" 8 8 >/dev/null 2>&1
+        timeout 30 ceph -c "$ceph_conf" osd pool set "$POOL" size 1 --yes-i-really-mean-it \
+            >/dev/null 2>&1 || true
+        timeout 60 rbd -c "$ceph_conf" pool init "$POOL"
+    fi
+    write_conf "$ceph_conf"
+    "$CVENV/bin/python" - "$DB_NAME" <<'PY'
+import sys
+import pymysql
+c = pymysql.connect(host='127.0.0.1', port=3306, user='root', password='')
+c.cursor().execute('CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8' % sys.argv[1])
+c.close()
+PY
+    "$CVENV/bin/cinder-manage" --config-file "$STATE/cinder.conf" db sync >/dev/null 2>&1 \
+        || die "cinder-manage db sync failed (see $STATE/cinder-manage.log)"
+}
+
+ensure_volume_type() {
+    "$CVENV/bin/python" - "$URL" <<'PY'
+import json, sys, urllib.request
+url, headers = sys.argv[1], {"X-Auth-Token": "admin:admin", "Content-Type": "application/json"}
+types = json.load(urllib.request.urlopen(urllib.request.Request(url + "/types", headers=headers)))
+if "ceph" not in [t["name"] for t in types["volume_types"]]:
+    body = {"volume_type": {"name": "ceph", "extra_specs": {"volume_backend_name": "ceph"}}}
+    urllib.request.urlopen(urllib.request.Request(url + "/types", json.dumps(body).encode(),
+                                                  headers=headers))
+PY
+}
+
+wait_ready() {
+    local end=$(( $(date +%s) + 120 )) s
+    until api_up && "$CVENV/bin/python" - "$URL" <<'PY'
+import json, sys, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/os-services", headers={"X-Auth-Token": "admin:admin"})
+up = {s["binary"] for s in json.load(urllib.request.urlopen(req))["services"] if s["state"] == "up"}
+if not {"cinder-scheduler", "cinder-volume"} <= up:
+    sys.exit(1)
+# NOTE: "up" is not enough: until the volume service has reported its pool to the
+# scheduler, every create fails with NoValidBackend.
+req = urllib.request.Request(sys.argv[1] + "/scheduler-stats/get_pools",
+                             headers={"X-Auth-Token": "admin:admin"})
+sys.exit(0 if json.load(urllib.request.urlopen(req))["pools"] else 1)
+PY
+    do
+        for s in $SERVICES; do
+            alive "$s" || { tail -20 "$STATE/cinder-$s.log" >&2 2>/dev/null; die "cinder-$s exited"; }
+        done
+        [ "$(date +%s)" -lt "$end" ] || die "cinder not ready after 120 s (logs in $STATE)"
+        sleep 1
+    done
+}
+
+do_start() {
+    build_venv
+    install_os_brick
+    if api_up && alive api && alive scheduler && alive volume; then
+        echo "CINDER_URL=$URL"
+        return 0
+    fi
+    do_stop
+    prepare
+    local s
+    for s in $SERVICES; do
+        # NOTE: 9>&- so the service does not hold this script's flock.
+        nohup "$CVENV/bin/cinder-$s" --config-file "$STATE/cinder.conf" \
+            >"$STATE/$s.out" 2>&1 </dev/null 9>&- &
+        echo $! >"$STATE/$s.pid"
+    done
+    wait_ready
+    ensure_volume_type
+    log "ready: $URL"
+    echo "CINDER_URL=$URL"
+}
+
+do_stop() {
+    local s f pid
+    for s in $SERVICES; do
+        f="$STATE/$s.pid"
+        [ -f "$f" ] || continue
+        pid=$(cat "$f")
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+        fi
+        rm -f "$f"
+    done
+}
+
+case "${1:-}" in
+    url) api_up && echo "$URL"; exit ;;
+esac
+mkdir -p "$CACHE" "$STATE"
+exec 9>"$CACHE/cinder.lock"
+flock 9
+case "${1:-}" in
+    start) do_start ;;
+    stop) do_stop; log "stopped" ;;
+    *) die "usage: $0 start|stop|url" ;;
+esac
