@@ -17,6 +17,9 @@ _VISIBLE = ("(project_id:%(project_id)s or project_id:%(member_id)s or "
             "'shared':%(visibility)s)")
 _DEFAULT = 'rule:default'
 _CACHE = 'rule:manage_image_cache'
+_MD_ADMIN = 'rule:metadef_admin'
+_MD_DEFAULT = 'rule:metadef_default'
+_MD_READ = _ADMIN + " or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))"
 
 # name -> (check string, deprecated check string or None); as glance/policies/*.py in 33.0.0.
 # With [oslo_policy] enforce_new_defaults = False oslo.policy ORs the deprecated check
@@ -65,10 +68,40 @@ RULES = {
     'cache_clean': (_ADMIN, None),
     'cache_prune': (_ADMIN, None),
     'stores_info_detail': (_ADMIN + ' or rule:service_api', _ADMIN),
+    # Metadata definitions (glance/policies/metadef.py).
+    'metadef_default': ('', None),
+    'metadef_admin': (_ADMIN, None),
+    'get_metadef_namespaces': (_READER, _MD_DEFAULT),
+    'get_metadef_namespace': (_MD_READ, _MD_DEFAULT),
+    'get_metadef_object': (_MD_READ, _MD_DEFAULT),
+    'get_metadef_objects': (_MD_READ, _MD_DEFAULT),
+    'list_metadef_resource_types': (_MD_READ, _MD_DEFAULT),
+    'get_metadef_resource_type': (_MD_READ, _MD_DEFAULT),
+    'get_metadef_property': (_MD_READ, _MD_DEFAULT),
+    'get_metadef_properties': (_MD_READ, _MD_DEFAULT),
+    'get_metadef_tag': (_MD_READ, _MD_DEFAULT),
+    'get_metadef_tags': (_MD_READ, _MD_DEFAULT),
+    'modify_metadef_namespace': (_MD_ADMIN, None),
+    'add_metadef_namespace': (_MD_ADMIN, None),
+    'delete_metadef_namespace': (_MD_ADMIN, None),
+    'modify_metadef_object': (_MD_ADMIN, None),
+    'add_metadef_object': (_MD_ADMIN, None),
+    'delete_metadef_object': (_MD_ADMIN, None),
+    'add_metadef_resource_type_association': (_MD_ADMIN, None),
+    'remove_metadef_resource_type_association': (_MD_ADMIN, None),
+    'modify_metadef_property': (_MD_ADMIN, None),
+    'add_metadef_property': (_MD_ADMIN, None),
+    'remove_metadef_property': (_MD_ADMIN, None),
+    'modify_metadef_tag': (_MD_ADMIN, None),
+    'add_metadef_tag': (_MD_ADMIN, None),
+    'add_metadef_tags': (_MD_ADMIN, None),
+    'delete_metadef_tag': (_MD_ADMIN, None),
+    'delete_metadef_tags': (_MD_ADMIN, None),
 }
 # NOTE: the base rules carry no scope; every other rule is project-scoped, so a system- or
 # domain-scoped token fails it (oslo.policy 6 always enforces scope; enforce_scope is gone).
-UNSCOPED = frozenset(['default', 'context_is_admin', 'service_api'])
+UNSCOPED = frozenset(['default', 'context_is_admin', 'service_api', 'metadef_default',
+                      'metadef_admin'])
 DEFAULT_RULES = {name: check for name, (check, _old) in RULES.items()}
 _DEPRECATED_REASON = 'Glance 33 moved to secure RBAC defaults.'
 

@@ -47,3 +47,15 @@ class TaskNotFound(GlanceDBError):
 
 class TaskForbidden(GlanceDBError):
     """The task belongs to another owner."""
+
+
+class MetadefNamespaceNotFound(GlanceDBError):
+    """No metadata definition namespace of that name."""
+
+
+class MetadefForbidden(GlanceDBError):
+    """The namespace exists but is not visible to the viewer."""
+
+
+class MetadefNotFound(GlanceDBError):
+    """No such object, property, tag or resource-type association in the namespace."""

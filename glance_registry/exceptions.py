@@ -63,6 +63,18 @@ class TaskForbidden(RegistryError):
     """The task belongs to another owner."""
 
 
+class MetadefNamespaceNotFound(RegistryError):
+    """No metadata definition namespace of that name."""
+
+
+class MetadefForbidden(RegistryError):
+    """The metadef namespace exists but is not visible to the caller."""
+
+
+class MetadefNotFound(RegistryError):
+    """No such metadef object, property, tag or resource-type association."""
+
+
 class Unauthorized(RegistryError):
     """The registry refused the caller's token (keystone flavor); the api answers 401."""
 
@@ -77,4 +89,5 @@ CODES = {cls.__name__: cls for cls in (
     ImageNotFound, MemberNotFound, TagNotFound, MarkerNotFound, InvalidFilter,
     InvalidSortKey, Duplicate, Conflict, BadRequest, Forbidden, RegistryUnavailable,
     TaskNotFound, TaskForbidden, Unauthorized,
+    MetadefNamespaceNotFound, MetadefForbidden, MetadefNotFound,
 )}
