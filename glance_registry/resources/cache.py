@@ -1,0 +1,131 @@
+"""Image-cache resources of the registry protocol (``glance_db.cache.CacheRepo`` over JSON).
+
+Glance 33's centralized_db cache driver, with the database behind the registry:
+
+| Call | Body → answer |
+|---|---|
+| ``POST /cache/nodes`` | ``{"node": url}`` → 201 (409 Duplicate when recorded) |
+| ``POST /cache/search`` | ``{"node": url}`` → ``{"cached_images": [...]}`` (LRU first) |
+| ``POST /cache/images`` | ``{"node", "image_id", "size", "checksum"}`` → 204 |
+| ``POST /cache/hits`` | ``{"node", "image_id"}`` → 204 |
+| ``POST /cache/delete`` | ``{"node", "image_id": id|null}`` → ``{"deleted": n}`` |
+| ``GET /cache/images/{image_id}/nodes`` | → ``{"nodes": [url, ...]}`` |
+"""
+
+import falcon
+import jsonschema
+
+from glance_registry import exceptions
+from glance_registry.resources import bodies
+from glance_registry.resources.images import render
+
+_NODE = {'type': 'string', 'minLength': 1, 'maxLength': 255}
+_IMAGE_ID = {'type': 'string', 'minLength': 1, 'maxLength': 36}
+
+
+def _schema(required, **props):
+    props = dict({'node': _NODE}, **props)
+    return {'type': 'object', 'properties': props, 'required': ['node', *required],
+            'additionalProperties': False}
+
+
+NODE = _schema([])
+ADD = _schema(['image_id', 'size'], image_id=_IMAGE_ID,
+              size={'type': 'integer', 'minimum': 0, 'maximum': bodies.INT64_MAX},
+              checksum={'type': ['string', 'null'], 'maxLength': 32})
+HIT = _schema(['image_id'], image_id=_IMAGE_ID)
+DELETE = _schema([], image_id={'type': ['string', 'null'], 'maxLength': 36})
+_VALIDATORS = {id(s): jsonschema.Draft202012Validator(s) for s in (NODE, ADD, HIT, DELETE)}
+
+
+def _load(req, schema):
+    body = bodies.load(req)
+    error = jsonschema.exceptions.best_match(_VALIDATORS[id(schema)].iter_errors(body))
+    if error is not None:
+        where = '/'.join(str(p) for p in error.absolute_path) or 'body'
+        raise exceptions.BadRequest('Invalid %s: %s' % (where, error.message))
+    return body
+
+
+class NodesResource:
+    """``/cache/nodes``: record an api node."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_post(self, req, resp):
+        """Record ``{"node": url}`` (201)."""
+        self.repo.node_reference_create(_load(req, NODE)['node'])
+        resp.status = falcon.HTTP_201
+
+
+class SearchResource:
+    """``/cache/search``: the images one node caches."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_post(self, req, resp):
+        """Answer ``{"cached_images": [...]}`` for ``{"node": url}``."""
+        render(resp, {'cached_images': self.repo.cached_images(_load(req, NODE)['node'])})
+
+
+class ImagesResource:
+    """``/cache/images``: record a cached image."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_post(self, req, resp):
+        """Record ``{"node", "image_id", "size", "checksum"}`` (204)."""
+        body = _load(req, ADD)
+        self.repo.cached_image_add(body['node'], body['image_id'], body['size'],
+                                   body.get('checksum'))
+        resp.status = falcon.HTTP_204
+
+
+class HitsResource:
+    """``/cache/hits``: count a download served from a node's cache."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_post(self, req, resp):
+        """Count one hit of ``{"node", "image_id"}`` (204)."""
+        body = _load(req, HIT)
+        self.repo.hit(body['node'], body['image_id'])
+        resp.status = falcon.HTTP_204
+
+
+class DeleteResource:
+    """``/cache/delete``: forget one or all images of a node."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_post(self, req, resp):
+        """Answer ``{"deleted": n}`` for ``{"node", "image_id": id|null}``."""
+        body = _load(req, DELETE)
+        render(resp, {'deleted': self.repo.cached_image_delete(body['node'],
+                                                               body.get('image_id'))})
+
+
+class CachedNodesResource:
+    """``/cache/images/{image_id}/nodes``: the nodes caching an image."""
+
+    def __init__(self, repo):
+        self.repo = repo
+
+    def on_get(self, req, resp, image_id):
+        """Answer ``{"nodes": [url, ...]}``."""
+        render(resp, {'nodes': self.repo.cached_nodes(image_id)})
+
+
+def add_routes(app, repo):
+    """Route the cache resources over ``repo`` (a ``glance_db.cache.CacheRepo``)."""
+    app.add_route('/cache/nodes', NodesResource(repo))
+    app.add_route('/cache/search', SearchResource(repo))
+    app.add_route('/cache/images', ImagesResource(repo))
+    app.add_route('/cache/hits', HitsResource(repo))
+    app.add_route('/cache/delete', DeleteResource(repo))
+    app.add_route('/cache/images/{image_id}/nodes', CachedNodesResource(repo))
