@@ -3,8 +3,12 @@
 No database or registry-app imports: glance-api imports this module too.
 """
 
+import atexit
+import glob
 import os
 import select
+import shutil
+import tempfile
 import time
 
 from gunicorn import util as gunicorn_util
@@ -67,6 +71,48 @@ def _http_date_per_second(timestamp=None):
     return cached[1]
 
 
+def _prepare_metrics_dir(proc_name):
+    """Give the workers' Prometheus samples a directory (see glance_registry.metrics).
+
+    Under an operator's PROMETHEUS_MULTIPROC_DIR each service gets a subdirectory named
+    after it (so glance-api and glance-registry never mix samples), emptied of a previous
+    run's files as prometheus_client asks; otherwise a private directory is made and
+    removed at exit.
+    """
+    base = os.environ.get('PROMETHEUS_MULTIPROC_DIR')
+    if base:
+        path = os.path.join(base, proc_name)
+        os.environ['PROMETHEUS_MULTIPROC_DIR'] = path
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith('.db'):
+                os.unlink(os.path.join(path, name))
+        return
+    master = os.getpid()
+    _sweep_metrics_dirs(proc_name)
+    path = tempfile.mkdtemp(prefix='%s-metrics-%d-' % (proc_name, master))
+    os.environ['PROMETHEUS_MULTIPROC_DIR'] = path
+    atexit.register(lambda: os.getpid() == master and shutil.rmtree(path, True))
+
+
+def _sweep_metrics_dirs(proc_name):
+    # NOTE: a master killed with SIGKILL cannot remove its directory; the next start does.
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), proc_name + '-metrics-*-*')):
+        pid = os.path.basename(path)[len(proc_name) + 9:].split('-', 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True   # e.g. another user's process
+    return True
+
+
 class _Application(BaseApplication):
     """A gunicorn application whose settings come from a dict, not the command line."""
 
@@ -97,6 +143,7 @@ def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_na
     ``bind_port`` 0 picks a free port, logged as "Listening at: http://HOST:PORT".
     """
     gunicorn_util.http_date = _http_date_per_second
+    _prepare_metrics_dir(proc_name)
     host = '[%s]' % bind_host if ':' in bind_host else bind_host
     if workers is None:
         workers = default_workers()
