@@ -39,4 +39,6 @@ class ImageActionResource:
                                                from_state=self.from_status)
             except reg_exc.ImageNotFound:
                 raise exc.NotFound('No image found with ID %s' % image_id) from None
+        # NOTE: Glance saves (and so sends image.update) even when nothing changed.
+        self.api.notifier.image('image.update', dict(image, status=self.to_status))
         write_empty(resp)

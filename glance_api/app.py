@@ -5,9 +5,14 @@ import logging
 import falcon
 from oslo_middleware import healthcheck
 
+from glance_api import cache as image_cache
+from glance_api import cache_api
 from glance_api import errors
 from glance_api import exceptions as exc
+from glance_api import imports
+from glance_api import metadef_items
 from glance_api import property_protections
+from glance_api import quota
 from glance_api import schemas
 from glance_api import tasks
 from glance_api import tasks_api
@@ -19,9 +24,12 @@ from glance_api.image_views import ImageView
 from glance_api.images import ImageResource, ImagesResource
 from glance_api.locations_api import LocationsResource, task_starters
 from glance_api.members import MemberResource, MembersResource
+from glance_api.notifier import Notifier
 from glance_api.policy import Enforcer
+from glance_api.store_data import StoreImageResource
 from glance_api.tags import ImageTagResource
 from glance_api.versions import Negotiator, application_url
+from glance_registry import metrics
 
 LOG = logging.getLogger(__name__)
 KNOWN_METHODS = frozenset(('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'))
@@ -41,6 +49,9 @@ class Api:
         self.protections = property_protections.load(conf, self.policy)  # None: not set
         self.view = ImageView(conf, self.protections)
         self.task_pool = tasks.TaskPool()
+        self.image_cache = image_cache.from_conf(conf, registry, stores)   # None: off
+        self.cache_downloads = self.image_cache is not None and image_cache.caching_enabled(conf)
+        self.notifier = Notifier(conf)   # [oslo_messaging_notifications]; no-op when unset
 
 
 class MethodGuard:
@@ -100,7 +111,9 @@ def _data_routes(api):
         from glance_api.image_data import ImageDataResource
         routes.append(('/v2/images/{image_id}/file',
                        ImageDataResource(api.conf, api.registry, api.stores,
-                                         enforcer=api.policy)))
+                                         enforcer=api.policy, notifier=api.notifier,
+                                         cache=api.image_cache if api.cache_downloads
+                                         else None)))
     except ImportError:
         LOG.warning('glance_api.image_data is missing: /file is not routed')
     try:
@@ -130,19 +143,25 @@ def route_table(api):
         ('/v2/images/{image_id}/members', MembersResource(api)),
         ('/v2/images/{image_id}/members/{member_id}', MemberResource(api)),
         ('/v2/info/import', ImportInfoResource(api.conf)),
-        ('/v2/info/usage', UsageInfoResource()),
+        ('/v2/info/usage', UsageInfoResource(api.conf, api.registry)),
+        ('/v2/stores/{store_id}/{image_id}', StoreImageResource(api)),
     ]
     for name, text in docs.items():
         # NOTE: Glance marks every schema GET body_reject except task/tasks.
         reject = name not in ('task', 'tasks')
         routes.append(('/v2/schemas/%s' % name, schemas.SchemaResource(text, reject)))
+    routes += cache_api.routes(api, image_cache.management_enabled(api.conf))
+    routes += imports.routes(api)   # /stage, /import
+    routes += metadef_items.routes(api)   # /v2/metadefs/...
     return routes + _data_routes(api)
 
 
 def create_v2_app(api):
     """Build the falcon app serving /v2 (behind context and method middleware)."""
-    keystone = (api.conf.paste_deploy.flavor or '').lower() == 'keystone'
+    # NOTE: keystone, keystone+caching and keystone+cachemanagement, as Glance's pipelines.
+    keystone = (api.conf.paste_deploy.flavor or '').lower().split('+')[0] == 'keystone'
     app = falcon.App(middleware=[
+        metrics.RouteLabel(),   # first: its process_resource runs before any refusal
         ContextMiddleware(api.conf, api.policy, require_identity=keystone),
         MethodGuard(),
     ])
@@ -200,6 +219,7 @@ def create_app(conf, registry=None, stores=None):
         registry = _make_registry(conf)
     if stores is None:
         stores = _make_stores(conf)
+    quota.setup(conf)
     api = Api(conf, registry, stores)
     return GlanceApi(conf, create_v2_app(api))
 

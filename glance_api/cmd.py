@@ -28,8 +28,9 @@ def app_factory(conf):
     """Return a callable building the app (registry client, stores) in each worker."""
     def build():
         from glance_api.app import create_app
+        from glance_registry import metrics
 
-        return create_app(conf)
+        return metrics.wrap(conf, create_app(conf))   # + /metrics, beside /healthcheck
     return build
 
 

@@ -4,6 +4,7 @@ from oslo_config import cfg
 from oslo_policy import opts as policy_opts
 
 from glance_registry import config as registry_config
+from glance_registry import metrics as registry_metrics
 
 DEFAULT_DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
                         'iso', 'ploop']
@@ -33,6 +34,11 @@ api_opts = [
     cfg.StrOpt('user_storage_quota', default='0',
                help='Maximum total bytes a project may store (B, KB, MB, GB, TB '
                     'suffixes; 0 is unlimited).'),
+    cfg.BoolOpt('use_keystone_limits', default=False,
+                help='Utilize per-tenant resource limits registered in Keystone '
+                     '(image_size_total, image_stage_total, image_count_total, '
+                     'image_count_uploading); [oslo_limit] says how to reach Keystone. '
+                     'When on, user_storage_quota is ignored.'),
     cfg.IntOpt('image_member_quota', default=128,
                help='Maximum members per image (negative: unlimited).'),
     cfg.IntOpt('image_property_quota', default=128,
@@ -63,6 +69,24 @@ api_opts = [
                help='Longest accepted x-openstack-request-id header.'),
     cfg.BoolOpt('delayed_delete', default=False,
                 help='Keep image data for the scrubber instead of deleting it now.'),
+]
+
+# NOTE: as Glance 33's glance/image_cache (image_cache_dir is in api_opts above).
+cache_opts = [
+    cfg.StrOpt('image_cache_driver', default='centralized_db',
+               choices=('centralized_db', 'sqlite', 'xattr'), ignore_case=True,
+               help='Where the image cache keeps its records: centralized_db (the '
+                    'registry database, per worker_self_reference_url), sqlite or xattr '
+                    '(a file in image_cache_dir).'),
+    cfg.IntOpt('image_cache_max_size', default=10 * 1024 ** 3, min=0,
+               help='Cache size in bytes above which glance-cache-pruner evicts the least '
+                    'recently used images (a threshold, not a hard limit).'),
+    cfg.IntOpt('image_cache_stall_time', default=86400, min=0,
+               help='Seconds an incomplete cached image may stay untouched before '
+                    'glance-cache-cleaner removes it.'),
+    cfg.StrOpt('image_cache_sqlite_db', default='cache.db', deprecated_for_removal=True,
+               help='Name of the sqlite file of the sqlite/xattr cache drivers, relative '
+                    'to image_cache_dir.'),
 ]
 
 # NOTE: help texts as Glance 33's glance/common/property_utils.py.
@@ -164,12 +188,18 @@ def register_opts(conf):
     registry_config.register_client_opts(conf)
     conf.register_opts(api_opts)
     conf.register_opts(property_opts)
+    conf.register_opts(cache_opts)
     conf.register_opts(image_format_opts, group='image_format')
     conf.register_opts(paste_deploy_opts, group='paste_deploy')
     policy_opts.set_defaults(conf)
     _register_store_opts(conf)
     from glance_api import tasks   # NOTE: [task], do_secure_hash, [import_filtering_opts]
     tasks.register_opts(conf)
+    from glance_api import imports   # NOTE: node_staging_uri, import plugin options
+    imports.register_opts(conf)
+    from glance_api import notifier   # NOTE: default_publisher_id, disabled_notifications
+    notifier.register_opts(conf)
+    registry_metrics.register_opts(conf)   # [DEFAULT] enable_metrics
 
 
 def _register_store_opts(conf):
@@ -193,12 +223,19 @@ def registry_address(conf):
 def list_opts():
     """Return the api options for oslo-config-generator."""
     return [
-        (None, bind_opts + registry_config.client_opts + api_opts + property_opts),
+        (None, bind_opts + registry_config.client_opts + api_opts + property_opts
+         + cache_opts),
         ('image_format', image_format_opts),
         ('paste_deploy', paste_deploy_opts),
-    ] + _task_opts()
+    ] + _task_opts() + _notifier_opts()
+
+
+def _notifier_opts():
+    from glance_api import notifier
+    return notifier.list_opts() + registry_metrics.list_opts()
 
 
 def _task_opts():
+    from glance_api import imports
     from glance_api import tasks
-    return tasks.list_opts()
+    return tasks.list_opts() + imports.list_opts()

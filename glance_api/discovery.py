@@ -1,5 +1,6 @@
 """GET /v2/info/import and /v2/info/usage (no policy, any authenticated caller)."""
 
+from glance_api import quota
 from glance_api.bodies import write_json
 
 
@@ -24,6 +25,10 @@ class UsageInfoResource:
 
     allowed = ('GET',)
 
+    def __init__(self, conf, registry):
+        self.conf = conf
+        self.registry = registry
+
     def on_get(self, req, resp):
-        """Return the (empty) usage document."""
-        write_json(resp, {'usage': {}})
+        """Return the caller's project usage and limits (``{"usage": {}}`` when off)."""
+        write_json(resp, quota.usage_document(self.conf, self.registry, req.context.ctx))

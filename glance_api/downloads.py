@@ -36,7 +36,8 @@ _RETRYABLE = (store_exc.NotFound, store_exc.BackendUnavailable, store_exc.BadSto
 class Download:
     """What the responder sends: status, headers and a body (file-like or iterable)."""
 
-    def __init__(self, status, headers=None, body=None, length=0):
+    def __init__(self, status, headers=None, body=None, length=0, image=None):
+        self.image = image   # for image.send and the bytes-out metric
         self.status = status
         self.headers = headers or {}
         self.body = body
@@ -44,7 +45,7 @@ class Download:
 
 
 def prepare(registry, stores, ctx, image_id, range_header=None, content_range_header=None,
-            *, enforcer):
+            *, enforcer, cache=None):
     """Check access, parse the range and open the data; return a :class:`Download`.
 
     :raises: ImageNotFound (404), Forbidden (403), BadRequest (400),
@@ -67,7 +68,12 @@ def prepare(registry, stores, ctx, image_id, range_header=None, content_range_he
             store = stores.for_location(first['url'], first.get('metadata'))
             size = store.get_size(first['url'])
         offset, length, content_range = parse_range(range_header, content_range_header, size)
-        body = _open(stores, locations, offset, length)
+        body = cache.open(ctx, image, offset, length) if cache is not None else None
+        if body is None:
+            body = _open(stores, locations, offset, length)
+            if cache is not None:
+                LOG.info('Image cache: sending %d bytes of image %s straight from the store',
+                         length, image_id)
     except store_exc.NotFound:
         return Download(204)  # Glance: the store has no data for the image
     headers = {'Content-Type': 'application/octet-stream'}
@@ -75,7 +81,7 @@ def prepare(registry, stores, ctx, image_id, range_header=None, content_range_he
         headers['Content-Range'] = content_range
     if image.get('checksum'):
         headers['Content-MD5'] = image['checksum']
-    return Download(206 if content_range else 200, headers, body, length)
+    return Download(206 if content_range else 200, headers, body, length, image)
 
 
 def parse_range(range_header, content_range_header, size):

@@ -4,6 +4,8 @@ import falcon
 
 from glance_api import downloads
 from glance_api import exceptions
+from glance_api import metrics
+from glance_api import notifier
 from glance_api import policy
 from glance_api import uploads
 
@@ -36,8 +38,10 @@ class ImageDataResource:
     # Glance's body_reject: the app's method guard answers 400 for a body on GET.
     body_reject = ('GET',)
 
-    def __init__(self, conf, registry, stores, enforcer=None):
+    def __init__(self, conf, registry, stores, enforcer=None, cache=None, notifier=None):
+        self.notifier = notifier   # glance_api.notifier.Notifier (None: no notifications)
         self.conf = conf
+        self.cache = cache   # glance_api.cache.ImageCache when downloads are cached
         self.registry = registry
         self.stores = stores
         self.enforcer = enforcer or policy.Enforcer(conf)
@@ -57,9 +61,21 @@ class ImageDataResource:
             store_id = req.get_header('X-Image-Meta-Store')
         # NOTE: Glance takes ``request.content_length or None``: 0 means unknown.
         body = uploads.fast_body(req.stream)
-        uploads.upload(self.conf, self.registry, self.stores, request_context(req), image_id,
-                       body, req.content_length or None, declared, store_id,
-                       enforcer=self.enforcer)
+        if self.conf.image_conversion.convert_plain_uploads:   # NOTE: not a Glance option
+            from glance_api import upload_conversion
+            if upload_conversion.upload(self, request_context(req), image_id, body,
+                                        req.content_length or None, declared, store_id):
+                resp.status = falcon.HTTP_204
+                return
+        try:
+            uploads.upload(self.conf, self.registry, self.stores, request_context(req),
+                           image_id, body, req.content_length or None, declared, store_id,
+                           enforcer=self.enforcer, notifier=self.notifier)
+        except exceptions.ApiError:
+            # NOTE: refused (4xx) before the body was read to its end: drop the rest so
+            # the client gets the answer (see uploads.drain).
+            uploads.drain(req.stream)
+            raise
         resp.status = falcon.HTTP_204
 
     def on_get(self, req, resp, image_id):
@@ -68,7 +84,8 @@ class ImageDataResource:
         plan = downloads.prepare(
             self.registry, self.stores, request_context(req), image_id,
             range_header=req.get_header('Range'),
-            content_range_header=req.get_header('Content-Range'), enforcer=self.enforcer)
+            content_range_header=req.get_header('Content-Range'), enforcer=self.enforcer,
+            cache=self.cache)
         resp.status = plan.status
         if plan.status == 204:
             return
@@ -79,3 +96,25 @@ class ImageDataResource:
         # wsgi.file_wrapper and gunicorn sends it with sendfile(2); chunk iterators are
         # streamed as they are.
         resp.stream = plan.body
+        if plan.image is not None:
+            resp.stream = notifier.count_sent(plan.body, self._sent_callback(req, plan))
+
+    def _sent_callback(self, req, plan):
+        """Return what runs once the body is sent: image.send and the bytes-out metric."""
+        ctx, send_notifier = request_context(req), self.notifier
+        # NOTE: counted against the first active location (the one normally served).
+        try:
+            location = next(loc for loc in plan.image['locations']
+                            if loc.get('status') == 'active')
+            store_id = self.stores.for_location(location['url'],
+                                                location.get('metadata')).store_id
+        except Exception:  # NOTE: a label is not worth failing a download for
+            store_id = 'unknown'
+
+        def sent(bytes_sent):
+            metrics.bytes_out(store_id, bytes_sent)
+            if send_notifier is not None and send_notifier.wants('image.send'):
+                # Glance: ERROR priority when fewer bytes went out than were due.
+                send = send_notifier.info if bytes_sent == plan.length else send_notifier.error
+                send('image.send', notifier.format_send(plan.image, ctx, bytes_sent))
+        return sent

@@ -167,5 +167,5 @@ def apply(api, ctx, image, changes):
     saved = api.registry.image_update(ctx, image['id'], values, from_state=from_state,
                                       purge_props=draft.purge)
     if draft.locations is not None:
-        locations_patch.delete_removed(api, image, saved)
+        locations_patch.delete_removed(api, ctx, image, saved)
     return saved

@@ -6,8 +6,10 @@ from glance_api import exceptions as exc
 from glance_api import image_list
 from glance_api import image_updates
 from glance_api import locations_patch
+from glance_api import notifier
 from glance_api import patch
 from glance_api import policy
+from glance_api import quota
 from glance_api.bodies import read_json, write_empty, write_json
 from glance_api.image_views import active_locations
 from glance_registry import exceptions as reg_exc
@@ -83,6 +85,7 @@ class ImagesResource:
         base, extra, tags = _split_create_body(body)
         base.setdefault('owner', ctx.project_id)
         _enforce_create(api.policy, ctx, base)
+        quota.enforce(api.conf, api.registry, ctx, {quota.IMAGE_COUNT_TOTAL: 1})
         if api.protections is not None:
             api.protections.checker(ctx).require_all(extra, 'create')
         values = _create_values(api.conf, base, extra, tags)
@@ -90,6 +93,7 @@ class ImagesResource:
             image = api.registry.image_create(ctx, values)
         except reg_exc.Duplicate:
             raise exc.Conflict('Image ID %s already exists!' % values['id']) from None
+        api.notifier.image('image.create', image)
         write_json(resp, api.view.render(image, ctx), status=201)
         resp.set_header('Location', '%s://%s/v2/images/%s' % (req.scheme, req.netloc,
                                                               image['id']))
@@ -175,6 +179,7 @@ class ImageResource:
         image = get_image(api.registry, ctx, image_id)
         if changes:
             image = image_updates.apply(api, ctx, image, changes)
+        api.notifier.image('image.update', image)   # NOTE: Glance saves (and sends) always
         write_json(resp, api.view.render(image, ctx))
 
     def on_delete(self, req, resp, image_id):
@@ -195,6 +200,11 @@ class ImageResource:
                    % {'id': image_id, 'exc': e.msg})
             LOG.warning(msg)
             raise exc.Conflict(msg) from None
+        gone = 'pending_delete' if api.conf.delayed_delete and active_locations(image) \
+            else 'deleted'
+        api.notifier.image('image.delete', dict(image, status=gone), notifier.deleted())
+        if getattr(api, 'cache_downloads', False):   # Glance's cache middleware on DELETE
+            api.image_cache.delete_cached_image(ctx, image_id)
         write_empty(resp)
 
 
@@ -207,6 +217,8 @@ def delete_image(api, ctx, image):
     locations = active_locations(image)
     if not locations:
         api.registry.image_destroy(ctx, image['id'])
+        if image['status'] == 'uploading' and getattr(api, 'staging', None) is not None:
+            api.staging.discard(image['id'])   # NOTE: Glance deletes staged data too
         return
     if api.conf.delayed_delete:
         # NOTE: the scrubber deletes the data of pending_delete images later.

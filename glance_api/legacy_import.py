@@ -76,7 +76,7 @@ def run(api, ctx, task):
         try:
             uploads.upload(api.conf, api.registry, api.stores, ctx, image['id'],
                            _ChunkReader(chunks), None, str(size) if size else None, None,
-                           enforcer=api.policy)
+                           enforcer=api.policy, notifier=api.notifier)
         finally:
             getattr(chunks, 'close', lambda: None)()
     except Exception as e:  # noqa: BLE001 - any error fails the task

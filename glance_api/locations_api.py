@@ -321,6 +321,9 @@ def rollback_interrupted(api, ctx):
         image_id = (task.get('input') or {}).get('image_id') or task.get('image_id')
         if task['type'] == 'location_import' and image_id:
             _revert(api, ctx, image_id)
+        elif task['type'] == 'api_image_import' and image_id:
+            from glance_api import imports
+            imports.rollback_interrupted(api, ctx, task)
     return rollback
 
 

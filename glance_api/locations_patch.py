@@ -208,20 +208,55 @@ def delete_bytes(stores, url):
         LOG.info('Image data at %s cannot be deleted by this store; left in place', url)
 
 
-def delete_removed(api, before, after):
+def queue_for_scrubber(api, ctx, image_id, locations):
+    """Record the data of removed ``locations`` as pending_delete; return the entries."""
+    return [(loc, api.registry.reserve_location(ctx, image_id, loc['url'],
+                                                loc.get('metadata') or {}))
+            for loc in locations]
+
+
+def delete_now(api, ctx, queued):
+    """Delete queued data; release each entry whose data is gone.
+
+    Entries a store could not delete stay queued for glance-scrubber.
+
+    :raises: store_exc.InUseByStore (the entry stays queued; the caller decides)
+    """
+    for loc, row_id in queued:
+        try:
+            api.stores.for_location(loc['url'], loc.get('metadata')).delete(loc['url'])
+        except store_exc.NotFound:
+            LOG.warning('Image data at %s was already gone', loc['url'])
+        except store_exc.InUseByStore:
+            raise
+        except (store_exc.StoreDeleteNotSupported, store_exc.UnknownScheme):
+            LOG.info('Image data at %s cannot be deleted by this store; left in place',
+                     loc['url'])
+        except Exception as e:
+            LOG.warning('Unable to delete image data at %s (%s); glance-scrubber will',
+                        loc['url'], e)
+            continue
+        api.registry.release_location(ctx, row_id)
+
+
+def delete_removed(api, ctx, before, after):
     """Delete the data of the locations ``before`` had and the saved ``after`` has not.
 
     As Glance's location removal, but only once the image no longer points at them, so a
-    lost race never deletes data an image still uses. With ``delayed_delete`` the data is
-    left for the scrubber. A store failure is logged: the image is already saved.
+    lost race never deletes data an image still uses. The data is first queued for
+    glance-scrubber (pending_delete), then deleted at once unless ``delayed_delete``; what
+    a store cannot delete now stays queued. The image is already saved.
     """
+    kept = {loc['url'] for loc in after.get('locations') or ()}
+    removed = [loc for loc in before.get('locations') or ()
+               if loc['url'] not in kept and loc.get('status') != 'deleted']
+    if not removed:
+        return
+    queued = queue_for_scrubber(api, ctx, after['id'], removed)
     if api.conf.delayed_delete:
         return
-    kept = {loc['url'] for loc in after.get('locations') or ()}
-    for loc in before.get('locations') or ():
-        if loc['url'] in kept or loc.get('status') == 'deleted':
-            continue
-        try:
-            delete_bytes(api.stores, loc['url'])
-        except Exception:  # NOTE: the metadata change stands; the bytes are orphaned.
-            LOG.exception('Could not delete the data of removed location %s', loc['url'])
+    try:
+        delete_now(api, ctx, queued)
+    except store_exc.InUseByStore as e:   # NOTE: stays queued; the metadata change stands
+        LOG.warning('Image data of a removed location is in use; glance-scrubber will '
+                    'retry: %s', e)

@@ -1,6 +1,7 @@
 """/v2/images/{image_id}/members[/{member_id}]: image sharing."""
 
 from glance_api import exceptions as exc
+from glance_api import notifier
 from glance_api import policy
 from glance_api.bodies import read_json, write_empty, write_json
 from glance_api.image_views import member_view
@@ -99,6 +100,7 @@ class MembersResource:
         except reg_exc.Duplicate:
             raise exc.Conflict('Member %s is duplicated for image %s'
                                % (member_id, image_id)) from None
+        api.notifier.member('image.member.create', member)
         write_json(resp, member_view(member))
 
 
@@ -155,6 +157,7 @@ class MemberResource:
             raise exc.BadRequest('Incorrect request: Status must be "pending", "accepted" or '
                                  '"rejected".')
         member = api.registry.member_update(ctx, image_id, member_id, body['status'])
+        api.notifier.member('image.member.update', member)
         write_json(resp, member_view(member))
 
     def on_delete(self, req, resp, image_id, member_id):
@@ -165,11 +168,12 @@ class MemberResource:
             raise exc.Forbidden('Not allowed to delete members for image %s.' % image_id)
         _legacy_owner_check(api, ctx, image, 'delete')
         _enforce(api, ctx, 'get_member', image)
-        _lookup_member(api, ctx, image, member_id)
+        member = _lookup_member(api, ctx, image, member_id)
         _enforce(api, ctx, 'delete_member', image)
         try:
             api.registry.member_delete(ctx, image_id, member_id)
         except reg_exc.MemberNotFound:
             raise exc.NotFound('%s not found in the member list of the image %s.'
                                % (member_id, image_id)) from None
+        api.notifier.member('image.member.delete', member, notifier.deleted())
         write_empty(resp)

@@ -41,6 +41,8 @@ class ImageTagResource:
                 self.api.registry.image_tag_add(ctx, image_id, tag)
             except reg_exc.ImageNotFound:
                 raise exc.NotFound('Image %s not found.' % image_id) from None
+        self.api.notifier.image('image.update', dict(
+            image, tags=tags if tag in tags else tags + [tag]))   # NOTE: Glance saves always
         write_empty(resp)
 
     def on_delete(self, req, resp, image_id, tag):
@@ -55,4 +57,6 @@ class ImageTagResource:
             raise exc.NotFound() from None
         except reg_exc.ImageNotFound:
             raise exc.NotFound('Image %s not found.' % image_id) from None
+        self.api.notifier.image('image.update', dict(
+            image, tags=[t for t in image['tags'] if t != tag]))
         write_empty(resp)

@@ -135,34 +135,47 @@ def _log_failure(future):
 
 # --- task life cycle through the registry (every status move is a compare-and-swap)
 
-def create(api, ctx, task_type, task_input, image_id=None):
+def create(api, ctx, task_type, task_input, image_id=None, task_id=None):
     """Record a new pending task of ``ctx``'s project, run by this host."""
     values = {'type': task_type, 'status': 'pending', 'owner': ctx.project_id or '',
               'input': dict(task_input or {}, **{HOST_KEY: host_marker(api.conf)}),
               'image_id': image_id, 'user_id': ctx.user_id, 'request_id': ctx.request_id,
               'message': '', 'result': None}
-    return api.registry.task_create(ctx, values)
+    if task_id is not None:
+        values['id'] = task_id   # NOTE: an import lock names its task before it exists
+    task = api.registry.task_create(ctx, values)
+    # NOTE: Glance sends task.run from the request after handing the task to its executor;
+    # sent here, just before the caller spawns it, so it always precedes task.processing.
+    api.notifier.task('task.create', task)
+    api.notifier.task('task.run', task)
+    return task
 
 
 def begin(api, ctx, task):
     """Move a task pending → processing."""
-    return api.registry.task_update(ctx, task['id'], {'status': 'processing'},
+    task = api.registry.task_update(ctx, task['id'], {'status': 'processing'},
                                     from_state='pending')
+    api.notifier.task('task.processing', task)
+    return task
 
 
 def succeed(api, ctx, task, result):
     """Move a task processing → success with ``result``."""
-    return api.registry.task_update(
+    task = api.registry.task_update(
         ctx, task['id'], {'status': 'success', 'result': result,
                           'expires_at': expiry(api.conf)}, from_state='processing')
+    api.notifier.task('task.success', task)
+    return task
 
 
 def fail(api, ctx, task, message, from_state='processing'):
     """Move a task to failure with ``message``; never raises (logs instead)."""
     try:
-        return api.registry.task_update(
+        task = api.registry.task_update(
             ctx, task['id'], {'status': 'failure', 'message': message,
                               'expires_at': expiry(api.conf)}, from_state=from_state)
+        api.notifier.task('task.failure', task)
+        return task
     except Exception:  # NOTE: the task's own error matters more than this one.
         LOG.exception('Could not mark task %s failed', task['id'])
         return None

@@ -10,10 +10,13 @@ re-raised.
 
 import hashlib
 import logging
+import time
 
 from glance_api import exceptions
 from glance_api import inspection
+from glance_api import metrics
 from glance_api import policy
+from glance_api import quota
 from glance_registry import exceptions as registry_exc
 from stores import exceptions as store_exc
 
@@ -154,8 +157,34 @@ def fast_body(stream):
     return SocketBody(stream)
 
 
+# A refused upload's unread body is read and dropped up to this much, so that a client which
+# sends the whole body before reading the answer (requests, curl, the openstack client) sees
+# the 4xx instead of a connection reset; Glance's eventlet server drains it all. Beyond the
+# bound, or when the client is too slow, the connection is closed instead.
+DRAIN_MAX_BYTES = 256 * 1024 * 1024
+DRAIN_SECONDS = 30
+
+
+def drain(stream, max_bytes=DRAIN_MAX_BYTES, seconds=DRAIN_SECONDS):
+    """Read and drop what is left of a request body (bounded); never raises.
+
+    Returns True when the body was read to its end.
+    """
+    deadline = time.monotonic() + seconds
+    dropped = 0
+    try:
+        while dropped <= max_bytes and time.monotonic() < deadline:
+            chunk = stream.read(1024 * 1024)
+            if not chunk:
+                return True
+            dropped += len(chunk)
+    except Exception:  # the client went away: nothing left to drain
+        LOG.debug('Unable to drain the request body', exc_info=True)
+    return False
+
+
 def upload(conf, registry, stores, ctx, image_id, stream, content_length, declared_size,
-           store_id, *, enforcer):
+           store_id, *, enforcer, notifier=None):
     """Store the request body as the data of a queued image and activate it.
 
     ``declared_size`` is the raw x-openstack-image-size header (or None); without it
@@ -169,6 +198,8 @@ def upload(conf, registry, stores, ctx, image_id, stream, content_length, declar
     size = parse_size(declared_size)
     if size is None:
         size = content_length
+    quota.enforce(conf, registry, ctx,
+                  {quota.IMAGE_SIZE_TOTAL: 0 if size is None else size // quota.MIB})
     store = select_store(conf, stores, store_id)
     try:
         image = registry.image_get(ctx, image_id)
@@ -182,10 +213,22 @@ def upload(conf, registry, stores, ctx, image_id, stream, content_length, declar
     check_uploadable(image)
     if size is not None and size > conf.image_size_cap:
         raise too_large()
-    _swap_to_saving(registry, ctx, image_id)
+    saving = _swap_to_saving(registry, ctx, image_id)
+    if notifier is not None:
+        notifier.image('image.update', saving)
+        notifier.upload_prepare(saving, store.backend_group)
     location = None
+    reservation = Reservation(registry, ctx, image_id, store)
     try:
-        location, values, inspected = _write(conf, store, image, stream, size)
+        quota.enforce(conf, registry, ctx, {quota.IMAGE_COUNT_UPLOADING: 0})
+        remaining = quota.check_storage(conf, registry, ctx, size, image_id)
+        location, values, inspected = _write(
+            conf, store, image, stream, size, remaining, reservation.record,
+            heartbeat=lambda: registry.image_update(ctx, image_id, {}, from_state='saving'))
+        if remaining is not None:
+            # NOTE: again with the real size, as Glance: a concurrent upload of the same
+            # project may have used the room meanwhile.
+            quota.check_storage(conf, registry, ctx, values['size'], image_id)
         if size is not None and values['size'] != size:
             # NOTE: drivers already refuse a short or long body; kept so a driver that
             # does not can never activate an image with the wrong size.
@@ -194,13 +237,22 @@ def upload(conf, registry, stores, ctx, image_id, stream, content_length, declar
         # NOTE: after the write, as Glance: a refusal (415) discards ``location`` below.
         values['virtual_size'] = inspection.virtual_size(
             inspected, image.get('disk_format'), conf.image_format)
-        return _activate(registry, ctx, image_id, values)
-    except BaseException:
+        image = _activate(registry, ctx, image_id, values)
+    except BaseException as e:
         # NOTE: BaseException too: a worker timeout or GeneratorExit must not leave an
         # image stuck in saving with orphaned bytes.
         _discard(store, location, image_id)
-        _roll_back(registry, ctx, image_id)
+        reservation.clean_up()
+        restored = _roll_back(registry, ctx, image_id)
+        metrics.upload_failed(type(e).__name__)
+        if notifier is not None:
+            notifier.upload_failed(image_id, e, restored)
         raise
+    reservation.release()
+    metrics.bytes_in(store.store_id, values['size'])
+    if notifier is not None:
+        notifier.upload_done(image)
+    return image
 
 
 def select_store(conf, stores, store_id):
@@ -218,7 +270,7 @@ def select_store(conf, stores, store_id):
 
 def _swap_to_saving(registry, ctx, image_id):
     try:
-        registry.image_update(ctx, image_id, {'status': 'saving'}, from_state='queued')
+        return registry.image_update(ctx, image_id, {'status': 'saving'}, from_state='queued')
     except registry_exc.Conflict:
         # A concurrent upload or status change won the race; answer as Glance would
         # for the status the image is in now.
@@ -226,17 +278,23 @@ def _swap_to_saving(registry, ctx, image_id):
         raise exceptions.InvalidImageStatusTransition(current['status'], 'saving') from None
 
 
-def _write(conf, store, image, stream, size):
+def _write(conf, store, image, stream, size, remaining=None, on_begin=None,
+           heartbeat=None):
     algo = image.get('os_hash_algo') or conf.hashing_algorithm
     md5 = hashlib.md5(usedforsecurity=False)
     secure = hashlib.new(algo)
     reader = SizeLimitedReader(stream, conf.image_size_cap)
+    if remaining is not None:
+        # NOTE: refused while the data streams: nothing over the quota is written.
+        reader = quota.QuotaReader(reader, remaining)
+    if heartbeat is not None:
+        reader = Heartbeat(reader, heartbeat)
     inspected = inspection.wrap(image, reader)
     # PERF: the store hashes in helper threads (stores.hashing.ParallelHasher), so md5,
     # the secure hash and the disk write use separate cores.
     try:
         url, written, metadata = store.add(image['id'], inspected or reader, size,
-                                           hashers=(md5, secure))
+                                           hashers=(md5, secure), on_begin=on_begin)
     except store_exc.SizeMismatch as e:
         raise exceptions.BadRequest(e.msg) from e
     except store_exc.ImageSizeLimitExceeded as e:
@@ -249,6 +307,84 @@ def _write(conf, store, image, stream, size):
         'locations': [location],
     }
     return location, values, inspected
+
+
+class Reservation:
+    """The scrub-queue record of the object an upload is writing (glance_db.scrub).
+
+    ``record`` is the store's ``on_begin``: before the first byte, the registry keeps the
+    object's URL as a pending_delete location. After a failure ``clean_up`` deletes
+    whatever the store still holds there and drops the record; if the store cannot be
+    reached, the record stays and glance-scrubber deletes the data later. If the api dies
+    mid-upload the record stays too (and the image in saving, until the scrubber finds
+    the upload stalled).
+    """
+
+    def __init__(self, registry, ctx, image_id, store):
+        self.registry = registry
+        self.ctx = ctx
+        self.image_id = image_id
+        self.store = store
+        self.location_id = self.url = None
+
+    def record(self, url):
+        """Reserve ``url`` (called by the store before it writes)."""
+        if url is None:
+            return  # NOTE: a driver that cannot name its object before committing it
+        metadata = {'store': self.store.backend_group} if self.store.backend_group else {}
+        self.location_id = self.registry.reserve_location(self.ctx, self.image_id, url,
+                                                          metadata)
+        self.url = url
+
+    def release(self):
+        """Drop the record (the data is now the image's location, or gone)."""
+        if self.location_id is None:
+            return
+        try:
+            self.registry.release_location(self.ctx, self.location_id)
+        except Exception:  # NOTE: activation released it already in its own transaction
+            LOG.warning('Unable to release the upload reservation %s of image %s',
+                        self.location_id, self.image_id, exc_info=True)
+        self.location_id = None
+
+    def clean_up(self):
+        """After a failed upload: delete what is left at the URL, then release."""
+        if self.location_id is None:
+            return
+        try:
+            self.store.delete(self.url)
+        except store_exc.NotFound:
+            pass
+        except Exception as e:
+            LOG.warning('Unable to delete the partial data of image %s at %s (%s); '
+                        'glance-scrubber will delete it', self.image_id, self.url, e)
+            return
+        self.release()
+
+
+class Heartbeat:
+    """File-like view of ``stream`` that calls ``beat()`` every ``interval`` seconds.
+
+    An upload renews its image's ``updated_at`` this way, so glance-scrubber can tell an
+    upload that is still streaming from one whose api died (``stalled_upload_time``).
+    """
+
+    INTERVAL = 60
+
+    def __init__(self, stream, beat, interval=INTERVAL):
+        self._stream = stream
+        self._beat = beat
+        self._interval = interval
+        self._next = time.monotonic() + interval
+
+    def read(self, size=-1):
+        """Return the next bytes of ``stream``; beat when the interval has passed."""
+        data = self._stream.read(size)
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self._interval
+            self._beat()
+        return data
 
 
 def _activate(registry, ctx, image_id, values):
@@ -281,7 +417,9 @@ def _discard(store, location, image_id):
 
 def _roll_back(registry, ctx, image_id):
     try:
-        registry.image_update(ctx, image_id, dict(_ROLLBACK_VALUES), from_state='saving')
+        return registry.image_update(ctx, image_id, dict(_ROLLBACK_VALUES),
+                                     from_state='saving')
     except Exception:  # e.g. the image was deleted meanwhile; keep the original error
         LOG.warning('Unable to restore image %s to queued after a failed upload', image_id,
                     exc_info=True)
+        return None

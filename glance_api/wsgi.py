@@ -8,6 +8,7 @@ import os
 
 from glance_api import cmd
 from glance_api.app import create_app
+from glance_registry import metrics
 
 
 def _config_files():
@@ -15,4 +16,5 @@ def _config_files():
     return [p.strip() for p in paths.split(',') if p.strip()] if paths else None
 
 
-application = create_app(cmd.load_conf([], default_config_files=_config_files()))
+_conf = cmd.load_conf([], default_config_files=_config_files())
+application = metrics.wrap(_conf, create_app(_conf))

@@ -1,12 +1,11 @@
 """The image repository: the one DB API of internals §2 (plain dicts in and out)."""
 
-import datetime
 
 from sqlalchemy import bindparam, false, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from glance_db import exceptions, images as writes, members
-from glance_db.engine import SQLITE_WRITE, reader_for
+from glance_db.engine import SQLITE_WRITE, reader_for, utcnow
 from glance_db.listing import build_list, check_sort, marker_row, plain_list
 from glance_db.models import image_tags, images
 from glance_db.rawget import RawGet
@@ -38,12 +37,7 @@ class ImageRepo:
         self._raw_get = RawGet(self._reader, _GET) if self._dialect != "sqlite" else None
 
     def _now(self):
-        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-        if self._dialect == "mysql":
-            # Glance's DATETIME columns hold whole seconds on MySQL; returning what is stored
-            # keeps a create's answer equal to a later get's.
-            now = now.replace(microsecond=0)
-        return now
+        return utcnow(self._dialect)
 
     def _fetch(self, conn, image_id, project_id=None, is_admin=True, include_deleted=False):
         rows = conn.execute(_GET[(bool(is_admin), bool(include_deleted))],

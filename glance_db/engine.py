@@ -1,5 +1,7 @@
 """Engine and sessionmaker construction, once per process."""
 
+import datetime
+
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.orm import sessionmaker
@@ -96,3 +98,13 @@ def engine_from_conf(conf):
 def make_sessionmaker(engine):
     """Return the one sessionmaker of a process for ``engine``."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def utcnow(dialect_name):
+    """Return the naive UTC now a row of ``dialect_name`` stores.
+
+    Glance's DATETIME columns hold whole seconds on MySQL; returning what is stored keeps
+    a create's answer equal to a later get's.
+    """
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=0) if dialect_name == "mysql" else now

@@ -158,6 +158,14 @@ def set_locations(conn, image_id, new, now):
     if gone:
         conn.execute(update(locs).where(locs.c.id.in_(gone)).values(
             deleted=True, deleted_at=now, updated_at=now, status="deleted"))
+    active = [loc["url"] for loc in new if (loc.get("status") or "active") == "active"]
+    if active:
+        # NOTE: data queued for deletion (an upload's reservation, a location removed
+        # with delayed_delete) that is now a live location again must not be scrubbed.
+        conn.execute(update(locs).where(
+            locs.c.image_id == image_id, locs.c.deleted == true(),
+            locs.c.status == "pending_delete", locs.c.value.in_(active)).values(
+            status="deleted", updated_at=now))
 
 
 def insert_children(conn, image_id, values, now):

@@ -5,7 +5,7 @@ import sys
 import sqlalchemy
 from oslo_config import cfg
 
-from glance_db import config, migration
+from glance_db import config, metadef_files, migration, purge
 
 UP_TO_DATE = "Database is up to date. No migrations needed."
 EXPAND_NEEDED = ("Your database is not up to date. "
@@ -23,10 +23,10 @@ class CommandError(Exception):
 
 def _older_message(revs):
     return ("The database is at Glance schema revision %s, older than the revision this "
-            "service needs (%s, Glance 33 / 2026.2). This glance-manage cannot upgrade it: "
-            "upgrade the database with real Glance's own `glance-manage db sync` (Glance "
-            "28.0.0 / 2024.1 or newer, which brings it to %s), then run this command again."
-            % (", ".join(revs), migration.HEAD, migration.HEAD))
+            "service needs (%s, Glance 33 / 2026.2). This glance-manage upgrades only from "
+            "%s (Glance 26.0.0 / 2023.1): upgrade the database with real Glance's own "
+            "`glance-manage db sync` (Glance 26.0.0 / 2023.1 or newer) first, then run this "
+            "command again." % (", ".join(revs), migration.HEAD, migration.PREVIOUS_HEAD))
 
 
 def _refuse(kind, revs):
@@ -46,10 +46,17 @@ def _sync(engine, done_message):
     if kind == migration.CURRENT:
         print(UP_TO_DATE)
         return 0
-    if kind != migration.EMPTY:
+    rolling = kind == migration.OLDER and (
+        migration.EXPAND_HEAD in revs or revs == [migration.PREVIOUS_HEAD])
+    if kind != migration.EMPTY and not rolling:
         _refuse(kind, revs)
     with engine.begin() as conn:
-        migration.upgrade(conn)
+        if not rolling:
+            migration.upgrade(conn)
+        else:   # Glance 2023.1, or 2024.1 expanded: expand (if needed) and contract
+            if migration.EXPAND_HEAD not in revs:
+                migration.expand_previous(conn)
+            migration.contract(conn)
     print(done_message)
     return 0
 
@@ -108,6 +115,172 @@ ACTIONS = {"sync": db_sync, "upgrade": db_upgrade, "version": db_version,
 _TAKES_VERSION = ("sync", "upgrade", "version_control")
 
 
+def _rolling(engine):
+    with engine.connect() as conn:
+        kind, revs = migration.state(conn)
+    if kind == migration.CURRENT:
+        print(UP_TO_DATE)
+        return None
+    if kind not in (migration.EMPTY, migration.OLDER):
+        _refuse(kind, revs)
+    return revs
+
+
+def db_expand(engine):
+    """Run the expansion phase of a database migration."""
+    revs = _rolling(engine)
+    if revs is None:
+        return 0
+    if migration.EXPAND_HEAD in revs:
+        print("Database expansion is up to date. No expansion needed.")
+        return 0
+    with engine.begin() as conn:
+        if not revs:
+            migration.expand_empty(conn)
+        elif revs == [migration.PREVIOUS_HEAD]:
+            migration.expand_previous(conn)
+        else:
+            raise CommandError(_older_message(revs))
+        now = migration.current_revisions(conn)
+    print("Upgraded database to: %s, current revision(s): %s"
+          % (migration.EXPAND_HEAD, ", ".join(now)))
+    return 0
+
+
+def db_migrate(engine):
+    """Run the data migration phase of a database migration."""
+    revs = _rolling(engine)
+    if revs is None:
+        return 0
+    if migration.EXPAND_HEAD not in revs:
+        raise CommandError("Data migration did not run. Data migration cannot be run "
+                           "before database expansion. Run database expansion first using "
+                           '"glance-manage db expand"')
+    print("Database migration is up to date. No migration needed.")
+    return 0
+
+
+def db_contract(engine):
+    """Run the contraction phase of a database migration."""
+    revs = _rolling(engine)
+    if revs is None:
+        return 0
+    if migration.EXPAND_HEAD not in revs:
+        raise CommandError("Database contraction did not run. Database contraction cannot "
+                           "be run before database expansion. Run database expansion first "
+                           'using "glance-manage db expand"')
+    with engine.begin() as conn:
+        migration.contract(conn)
+    print("Upgraded database to: %s, current revision(s): %s"
+          % (migration.HEAD, migration.HEAD))
+    return 0
+
+
+def _purge_progress(age_in_days, out=sys.stdout, width=30):
+    """Return a progress callback drawing one bar per table (redrawn in place on a tty)."""
+    tty = out.isatty()
+
+    def report(table, done, total):
+        filled = width if not total else width * done // total
+        bar = "[%s%s] %d/%d" % ("#" * filled, "." * (width - filled), done, total)
+        line = "Purging rows deleted more than %d day(s) ago from %-18s %s" % (
+            age_in_days, table, bar)
+        if tty:
+            out.write("\r" + line + ("\n" if done >= total else ""))
+        elif done >= total:
+            out.write(line + "\n")
+        out.flush()
+    return report
+
+
+def _purge(fn, engine, age_in_days, max_rows):
+    try:
+        done = fn(engine, age_in_days, max_rows, progress=_purge_progress(age_in_days))
+    except purge.PurgeError as exc:
+        raise CommandError(str(exc)) from exc
+    print("Purge complete: %d row(s) deleted." % sum(done.values()))
+    return 0
+
+
+def db_purge(engine, age_in_days=30, max_rows=100):
+    """Purge deleted rows older than a given age from glance tables."""
+    return _purge(purge.purge, engine, age_in_days, max_rows)
+
+
+def db_purge_images_table(engine, age_in_days=180, max_rows=100):
+    """Purge deleted rows older than a given age from images table."""
+    return _purge(purge.purge_images_table, engine, age_in_days, max_rows)
+
+
+ACTIONS.update(expand=db_expand, migrate=db_migrate, contract=db_contract,
+               purge=db_purge, purge_images_table=db_purge_images_table)
+_PURGE_DEFAULTS = {"purge": 30, "purge_images_table": 180}
+
+
+def _add_purge_args(parser, name):
+    if name not in _PURGE_DEFAULTS:
+        return
+    parser.add_argument("--age_in_days", type=int, default=_PURGE_DEFAULTS[name],
+                        help="Purge deleted rows older than age in days")
+    parser.add_argument("--max_rows", type=int, default=100,
+                        help="Limit number of records to delete. All deleted rows will be "
+                             "purged if equals -1.")
+
+
+def _purge_kwargs(action, command):
+    if action not in _PURGE_DEFAULTS:
+        return {}
+    return {"age_in_days": command.age_in_days, "max_rows": command.max_rows}
+
+
+def db_load_metadefs(engine, path=None, merge=False, prefer_new=False, overwrite=False):
+    """Load metadefinition json files to database"""
+    try:
+        metadef_files.load_metadefs(engine, path, merge, prefer_new, overwrite)
+    except metadef_files.UsageError as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+def db_unload_metadefs(engine):
+    """Unload metadefinitions from database"""
+    metadef_files.unload_metadefs(engine)
+    return 0
+
+
+def db_export_metadefs(engine, path=None):
+    """Export metadefinitions data from database to files"""
+    metadef_files.export_metadefs(engine, path)
+    return 0
+
+
+ACTIONS.update(load_metadefs=db_load_metadefs, unload_metadefs=db_unload_metadefs,
+               export_metadefs=db_export_metadefs)
+_METADEF_FLAGS = ("merge", "prefer_new", "overwrite")
+
+
+def _add_metadef_args(parser, name, legacy):
+    if name not in ("load_metadefs", "export_metadefs"):
+        return
+    if legacy:   # Glance's db_load_metadefs takes them positionally
+        parser.add_argument("path", nargs="?")
+        for flag in _METADEF_FLAGS if name == "load_metadefs" else ():
+            parser.add_argument(flag, nargs="?")
+        return
+    parser.add_argument("--path", metavar="<path>", help="Path to the json metadata files")
+    for flag in _METADEF_FLAGS if name == "load_metadefs" else ():
+        parser.add_argument("--" + flag, action="store_true", default=False)
+
+
+def _metadef_kwargs(action, command):
+    if action not in ("load_metadefs", "export_metadefs"):
+        return {}
+    kwargs = {"path": command.path}
+    if action == "load_metadefs":
+        kwargs.update((flag, bool(getattr(command, flag))) for flag in _METADEF_FLAGS)
+    return kwargs
+
+
 def _add_parsers(subparsers):
     db = subparsers.add_parser("db", help="Database commands")
     actions = db.add_subparsers(dest="action")
@@ -116,12 +289,16 @@ def _add_parsers(subparsers):
         parser = actions.add_parser(name, help=ACTIONS[name].__doc__)
         if name in _TAKES_VERSION:
             parser.add_argument("--version", metavar="<version>", help="Database version")
+        _add_metadef_args(parser, name, legacy=False)
+        _add_purge_args(parser, name)
     for name in ACTIONS:
         # Legacy spelling, e.g. "glance-manage db_sync".
         parser = subparsers.add_parser("db_" + name, help=ACTIONS[name].__doc__)
         parser.set_defaults(action=name)
         if name in _TAKES_VERSION:
             parser.add_argument("version", nargs="?", metavar="<version>")
+        _add_metadef_args(parser, name, legacy=True)
+        _add_purge_args(parser, name)
 
 
 def build_conf(argv):
@@ -147,6 +324,8 @@ def main(argv=None):
         kwargs = {}
         if action in _TAKES_VERSION:
             kwargs["version"] = conf.command.version
+        kwargs.update(_metadef_kwargs(action, conf.command))
+        kwargs.update(_purge_kwargs(action, conf.command))
         try:
             return ACTIONS[action](engine, **kwargs)
         finally:

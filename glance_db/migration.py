@@ -73,3 +73,44 @@ def upgrade(connection):
 def stamp(connection, revision=HEAD):
     """Record ``revision`` in alembic_version without touching the schema."""
     command.stamp(alembic_config(connection), revision)
+
+
+# --- rolling upgrades (glance-manage db expand / migrate / contract) ---------------------
+# Glance 2024.1's expand step (2024_1_expand01) adds the cache tables; its migrate and
+# contract steps are empty. So a database of Glance 2023.1 (2023_1_contract01) can be
+# brought to HEAD here, in Glance's three phases.
+PREVIOUS_HEAD = "2023_1_contract01"
+EXPAND_TABLES = ("node_reference", "cached_images")
+
+
+def set_revisions(connection, revisions):
+    """Replace the rows of alembic_version with ``revisions``."""
+    connection.exec_driver_sql("DELETE FROM alembic_version")
+    for rev in revisions:
+        connection.execute(sqlalchemy.text(
+            "INSERT INTO alembic_version (version_num) VALUES (:rev)"), {"rev": rev})
+
+
+def expand_previous(connection):
+    """Apply 2024_1_expand01 to a database at PREVIOUS_HEAD: create the cache tables."""
+    from glance_db import models
+
+    inspector = sqlalchemy.inspect(connection)
+    for name in EXPAND_TABLES:
+        if not inspector.has_table(name):
+            models.Base.metadata.tables[name].create(connection)
+    set_revisions(connection, [PREVIOUS_HEAD, EXPAND_HEAD])
+
+
+def expand_empty(connection):
+    """Create the whole schema on an empty database, recorded at the expand head.
+
+    The contract step of 2024.1 changes nothing, so the tables are those of HEAD.
+    """
+    upgrade(connection)
+    set_revisions(connection, [EXPAND_HEAD])
+
+
+def contract(connection):
+    """Apply the (empty) 2024_1_contract01: record HEAD."""
+    set_revisions(connection, [HEAD])

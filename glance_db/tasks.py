@@ -14,7 +14,7 @@ from sqlalchemy import and_, delete, false, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from glance_db import exceptions
-from glance_db.engine import SQLITE_WRITE
+from glance_db.engine import SQLITE_WRITE, utcnow
 from glance_db.models import Task, TaskInfo
 from glance_db.queries import isotime
 
@@ -85,9 +85,7 @@ class TaskRepo:
         self._dialect = engine.dialect.name
 
     def _now(self):
-        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-        # NOTE: DATETIME on MySQL keeps whole seconds; answer what a later get reads.
-        return now.replace(microsecond=0) if self._dialect == "mysql" else now
+        return utcnow(self._dialect)
 
     def _get(self, conn, task_id, owner=None, is_admin=True, include_deleted=False):
         stmt = _full_select().where(tasks.c.id == task_id)

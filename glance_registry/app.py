@@ -8,7 +8,8 @@ from sqlalchemy import exc as sa_exc
 
 from glance_registry import context
 from glance_registry import exceptions as reg_exc
-from glance_registry.resources import images, members, tasks
+from glance_registry import metrics
+from glance_registry.resources import cache, images, members, metadefs, scrub, tasks, usage
 
 LOG = logging.getLogger(__name__)
 
@@ -24,6 +25,9 @@ ERRORS = {
     db_exc.Conflict: falcon.HTTP_409,
     db_exc.TaskNotFound: falcon.HTTP_404,
     db_exc.TaskForbidden: falcon.HTTP_403,
+    db_exc.MetadefNamespaceNotFound: falcon.HTTP_404,
+    db_exc.MetadefForbidden: falcon.HTTP_403,
+    db_exc.MetadefNotFound: falcon.HTTP_404,
     reg_exc.BadRequest: falcon.HTTP_400,
     reg_exc.Forbidden: falcon.HTTP_403,
 }
@@ -83,7 +87,8 @@ class HealthcheckResource:
     on_head = on_get
 
 
-def _add_routes(app, repo, task_repo):
+def _add_routes(app, repos):
+    repo = repos.images
     app.add_route('/healthcheck', HealthcheckResource())
     app.add_route('/images', images.ImagesResource(repo))
     app.add_route('/images/search', images.ImageSearchResource(repo))
@@ -92,8 +97,16 @@ def _add_routes(app, repo, task_repo):
     app.add_route('/images/{image_id}/tags/{tag:path}', images.ImageTagResource(repo))
     app.add_route('/images/{image_id}/members', members.MembersResource(repo))
     app.add_route('/images/{image_id}/members/{member}', members.MemberResource(repo))
-    if task_repo is not None:
-        tasks.add_routes(app, task_repo)
+    if repos.tasks is not None:
+        tasks.add_routes(app, repos.tasks)
+    if repos.cache is not None:
+        cache.add_routes(app, repos.cache)
+    if repos.usage is not None:
+        app.add_route('/usage/{owner}', usage.UsageResource(repos.usage))
+    if repos.scrub is not None:
+        scrub.add_routes(app, repos.scrub)
+    if repos.metadefs is not None:
+        metadefs.add_routes(app, repos.metadefs)
 
 
 def _add_error_handlers(app):
@@ -125,27 +138,23 @@ def _keystone(app, conf):
     return AuthProtocol(app, {'oslo_config_config': conf})
 
 
-def create_app(conf, repo=None, task_repo=None):
-    """Build the registry WSGI app over ``repo`` and ``task_repo``.
+def create_app(conf, repos=None):
+    """Build the registry WSGI app over ``repos`` (a glance_db.repos.Repos).
 
-    Without ``repo`` both are made from ``conf`` (an ``ImageRepo`` and a ``TaskRepo`` on one
-    engine); without ``task_repo`` the task routes are left out.
+    Without ``repos`` every repository is made from ``conf`` on one engine.
     """
-    if repo is None:
-        from glance_db import api as db_api
+    if repos is None:
         from glance_db import engine as db_engine
-        from glance_db import tasks as db_tasks
-
-        engine = db_engine.engine_from_conf(conf)
-        repo = db_api.ImageRepo(engine)
-        task_repo = db_tasks.TaskRepo(engine)
+        from glance_db import repos as db_repos
+        repos = db_repos.from_engine(db_engine.engine_from_conf(conf))
     keystone = (conf.paste_deploy.flavor or '').lower() == 'keystone'
     admin_check = None
     if keystone:
         from glance_registry import policy
         admin_check = policy.AdminCheck(conf).check
-    app = falcon.App(middleware=[context.ContextMiddleware(admin_check=admin_check)])
+    app = falcon.App(middleware=[metrics.RouteLabel(),
+                                 context.ContextMiddleware(admin_check=admin_check)])
     app.req_options.auto_parse_form_urlencoded = False
-    _add_routes(app, repo, task_repo)
+    _add_routes(app, repos)
     _add_error_handlers(app)
     return _keystone(app, conf) if keystone else app

@@ -28,9 +28,10 @@ def load_conf(argv=None, default_config_files=None):
 def app_factory(conf):
     """Return a callable building the app (engine, repo) in the calling process."""
     def build():
+        from glance_registry import metrics
         from glance_registry.app import create_app
 
-        return create_app(conf)
+        return metrics.wrap(conf, create_app(conf))   # + /metrics, outside keystone
     return build
 
 

@@ -61,11 +61,18 @@ def register_opts(conf):
     conf.register_opts(paste_deploy_opts, group='paste_deploy')
     register_client_opts(conf)
     db_config.register_opts(conf)
+    from glance_registry import metrics   # [DEFAULT] enable_metrics
+    metrics.register_opts(conf)
+
+
+def _metrics_opts():
+    from glance_registry import metrics
+    return metrics.metrics_opts
 
 
 def list_opts():
     """List the registry's options for oslo-config-generator ([database] is glance.db's)."""
     return [
-        ('DEFAULT', bind_opts + server_opts + client_opts),
+        ('DEFAULT', bind_opts + server_opts + client_opts + _metrics_opts()),
         ('paste_deploy', paste_deploy_opts),
     ]

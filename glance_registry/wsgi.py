@@ -7,6 +7,7 @@ Config files: ``GLANCE_REGISTRY_CONFIG`` (comma-separated paths) or Glance's def
 import os
 
 from glance_registry import cmd
+from glance_registry import metrics
 from glance_registry.app import create_app
 
 
@@ -15,4 +16,5 @@ def _config_files():
     return [p.strip() for p in paths.split(',') if p.strip()] if paths else None
 
 
-application = create_app(cmd.load_conf([], default_config_files=_config_files()))
+_conf = cmd.load_conf([], default_config_files=_config_files())
+application = metrics.wrap(_conf, create_app(_conf))

@@ -16,6 +16,11 @@ if ! up 5432; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start 2>/dev/null || true
   for _ in $(seq 1 30); do up 5432 && break; sleep 1; done
 fi
+if ! up 5672 && command -v rabbitmq-server >/dev/null 2>&1; then
+  echo "starting RabbitMQ" >&2   # tests/functional/test_notifications.py (guest/guest)
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  for _ in $(seq 1 60); do up 5672 && break; sleep 1; done
+fi
 # Tools some tests use when present (they skip or fall back without them): memcached for the
 # shared token cache of keystone mode, qemu-img for real qcow2 test images. Best effort.
 need=()

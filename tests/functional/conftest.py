@@ -212,21 +212,33 @@ def mariadb_database(name):
         conn.close()
 
 
-@pytest.fixture(scope="session",
-                params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
-def stack(request, tmp_path_factory, worker_id_safe):
-    """Start one api+registry stack per database backend (per xdist worker)."""
-    backend = request.param
-    root = tmp_path_factory.mktemp(f"stack-{backend}")
+BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
+
+
+@contextlib.contextmanager
+def running_stack(tmp_path_factory, backend, name, worker_id_safe, api_extra="",
+                  registry_extra=""):
+    """Run a Stack on a fresh SQLite file or MariaDB database for the with-block."""
+    root = tmp_path_factory.mktemp(name)
     with contextlib.ExitStack() as cleanup:
         if backend == "sqlite":
             db_url = f"sqlite:///{root}/glance.sqlite"
         else:
-            name = f"glance_ft_{os.getpid()}_{worker_id_safe}_{uuid.uuid4().hex[:8]}"
-            db_url = cleanup.enter_context(mariadb_database(name))
-        running = Stack(root, db_url, backend)
+            db_name = f"glance_ft_{os.getpid()}_{worker_id_safe}_{uuid.uuid4().hex[:8]}"
+            db_url = cleanup.enter_context(mariadb_database(db_name))
+        running = Stack(root, db_url, name, api_extra=api_extra,
+                        registry_extra=registry_extra)
         cleanup.callback(running.stop)
         running.start()
+        yield running
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def stack(request, tmp_path_factory, worker_id_safe):
+    """Start one api+registry stack per database backend (per xdist worker)."""
+    with running_stack(tmp_path_factory, request.param, f"stack-{request.param}",
+                       worker_id_safe) as running:
+        running.name = request.param
         yield running
 
 

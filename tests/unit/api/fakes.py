@@ -128,6 +128,18 @@ class FakeRegistry:
         image['updated_at'] = self._now()
         return copy.deepcopy(image)
 
+    def reserve_location(self, ctx, image_id, url, metadata):
+        """Queue ``url`` for deletion (pending_delete); return its id."""
+        reservations = self.__dict__.setdefault('reservations', {})
+        row_id = len(reservations) + 1
+        reservations[row_id] = {'image_id': image_id, 'url': url, 'metadata': metadata,
+                                'status': 'pending_delete'}
+        return row_id
+
+    def release_location(self, ctx, location_id):
+        """Mark a queued location's data gone."""
+        self.reservations[location_id]['status'] = 'deleted'
+
     def image_destroy(self, ctx, image_id, from_state=None, status=None):
         self.calls.append(('image_destroy', image_id, from_state))
         image = self.images.get(image_id)
@@ -207,5 +219,5 @@ class FakeStores:
     def __init__(self, store=None):
         self.store = store or FakeStore()
 
-    def for_location(self, url):
+    def for_location(self, url, metadata=None):
         return self.store

@@ -253,3 +253,6 @@ def test_removed_location_data_is_deleted_once_saved(delayed):
     assert resp.status_code == 200, resp.text
     assert [loc['url'] for loc in resp.json['locations']] == ['http://10.0.0.1/b']
     assert store.deleted == ([] if delayed else ['http://10.0.0.1/a'])
+    # queued for the scrubber first; released once deleted
+    assert [(r['url'], r['status']) for r in env.registry.reservations.values()] == [
+        ('http://10.0.0.1/a', 'pending_delete' if delayed else 'deleted')]

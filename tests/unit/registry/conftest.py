@@ -6,6 +6,7 @@ from oslo_config import cfg
 
 from glance_registry import config
 from tests.unit.registry.fakes import FakeRepo
+from glance_db.repos import Repos
 
 ADMIN = {'X-Project-Id': 'admin-project', 'X-User-Id': 'admin-user', 'X-Roles': 'admin,member',
          'X-Is-Admin': 'True'}
@@ -30,4 +31,4 @@ def repo():
 def client(conf, repo):
     from glance_registry.app import create_app
 
-    return falcon.testing.TestClient(create_app(conf, repo=repo), headers=USER)
+    return falcon.testing.TestClient(create_app(conf, Repos(images=repo)), headers=USER)

@@ -9,6 +9,7 @@ from oslo_config import cfg
 from glance_registry import config
 from glance_registry.app import create_app
 from tests.unit.registry.fakes import FakeRepo
+from glance_db.repos import Repos
 
 
 def test_glance_defaults(conf):
@@ -50,7 +51,7 @@ def test_list_opts_names():
 
 def test_keystone_flavor_wraps_with_auth_token(conf):
     conf.set_override('flavor', 'keystone', group='paste_deploy')
-    assert isinstance(create_app(conf, repo=FakeRepo()), auth_token.AuthProtocol)
+    assert isinstance(create_app(conf, Repos(images=FakeRepo())), auth_token.AuthProtocol)
 
 
 def test_client_does_not_load_the_database_stack():
