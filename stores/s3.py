@@ -9,10 +9,8 @@ is a multipart upload whose ``s3_store_large_object_chunk_size`` parts are sent 
 """
 
 import logging
-import queue
 import threading
 import urllib.parse
-from concurrent import futures
 
 import boto3
 from botocore import config as boto_config
@@ -21,58 +19,16 @@ from botocore import exceptions as boto_exc
 from stores import base
 from stores import config
 from stores import exceptions
+from stores.s3_upload import (
+    CONNECT_TIMEOUT, ERRORS, MAX_ATTEMPTS, NOT_FOUND_CODES, READ_TIMEOUT, S3Writer, code_of,
+    reraise,
+)
 
 LOG = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 DEFAULT_LARGE_OBJECT_MIN_CHUNK_SIZE = 5  # MB
-MAX_PART_NUM = 10000
 # (connect, read) seconds and attempts per request: a dead backend must fail promptly.
-CONNECT_TIMEOUT = 10
-READ_TIMEOUT = 60
-MAX_ATTEMPTS = 2
-QUEUE_CHUNKS = 4
-_END = object()
-_ABORT = object()
-
-
-_AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
-               "ExpiredToken", "InvalidSecurity", "AuthorizationHeaderMalformed"}
-_FULL_CODES = {"EntityTooLarge", "QuotaExceeded", "InsufficientStorage"}
-_NOT_FOUND_CODES = {"404", "NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NotFound"}
-_UNAVAILABLE = (boto_exc.EndpointConnectionError, boto_exc.ConnectionError,
-                boto_exc.ConnectTimeoutError, boto_exc.ReadTimeoutError,
-                boto_exc.ConnectionClosedError, OSError)
-_ERRORS = (boto_exc.BotoCoreError, boto_exc.ClientError, OSError)
-
-
-def _code(e):
-    return str(e.response.get("Error", {}).get("Code", ""))
-
-
-def _reraise(e, what):
-    """Raise the stores exception for a botocore error ``e``."""
-    if isinstance(e, exceptions.StoreError):
-        raise e
-    if isinstance(e, boto_exc.ClientError):
-        code = _code(e)
-        status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in _NOT_FOUND_CODES or status == 404:
-            raise exceptions.NotFound(message="S3 could not find %s." % what) from e
-        if code in _AUTH_CODES or status in (401, 403) or code == "AccessDenied":
-            # NOTE: a HEAD answers a bad signature with a bare 403; either way the
-            # configured credentials do not give access.
-            raise exceptions.AuthorizationFailure(
-                message="S3 rejected the credentials for %s: %s" % (what, code)) from e
-        if code in _FULL_CODES or status in (413, 507):
-            raise exceptions.StorageFull() from e
-        if status >= 500 or code in ("SlowDown", "ServiceUnavailable", "RequestTimeout"):
-            raise exceptions.BackendUnavailable() from e
-        raise exceptions.BackendException(message="Got error from S3: %s" % e) from e
-    LOG.warning("S3 is unavailable (%s): %s", what, e)
-    raise exceptions.BackendUnavailable() from e
-
-
 def get_s3_location(s3_host):
     """Return the AWS region of an amazonaws.com ``s3_host`` ('' for other hosts)."""
     host = s3_host.split("://", 1)[-1].split("/", 1)[0]
@@ -137,15 +93,15 @@ class BodyIterator:
         except StopIteration:
             self.close()
             raise
-        except _ERRORS as e:
+        except ERRORS as e:
             self.close()
-            _reraise(e, self.what)
+            reraise(e, self.what)
 
     def close(self):
         """Release the connection."""
         try:
             self.body.close()
-        except _ERRORS:
+        except ERRORS:
             pass
 
 
@@ -263,11 +219,11 @@ class S3Store(base.Store):
         try:
             resp = self.client.get_object(Bucket=bucket, Key=key, **kwargs)
         except boto_exc.ClientError as e:
-            if _code(e) == "InvalidRange":
+            if code_of(e) == "InvalidRange":
                 return iter(()), self.get_size(location)
-            _reraise(e, key)
-        except _ERRORS as e:
-            _reraise(e, key)
+            reraise(e, key)
+        except ERRORS as e:
+            reraise(e, key)
         total = resp.get("ContentLength", 0)
         content_range = resp.get("ContentRange") or ""
         if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
@@ -282,8 +238,8 @@ class S3Store(base.Store):
         _, _, bucket, key = parse_location(location)
         try:
             return self.client.head_object(Bucket=bucket, Key=key)["ContentLength"]
-        except _ERRORS as e:
-            _reraise(e, key)
+        except ERRORS as e:
+            reraise(e, key)
 
     # --- delete ----------------------------------------------------------------
 
@@ -301,13 +257,13 @@ class S3Store(base.Store):
                 client.head_object(Bucket=bucket, Key=key)
                 found = True
             except boto_exc.ClientError as e:
-                if _code(e) not in _NOT_FOUND_CODES:
+                if code_of(e) not in NOT_FOUND_CODES:
                     raise
             if found:
                 client.delete_object(Bucket=bucket, Key=key)
             found = self._abort_uploads(client, bucket, key) or found
-        except _ERRORS as e:
-            _reraise(e, key)
+        except ERRORS as e:
+            reraise(e, key)
         if not found:
             raise exceptions.NotFound(image=key)
 
@@ -316,7 +272,7 @@ class S3Store(base.Store):
         try:
             resp = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
         except boto_exc.ClientError as e:
-            if _code(e) in _NOT_FOUND_CODES:
+            if code_of(e) in NOT_FOUND_CODES:
                 return False
             raise
         found = False
@@ -328,7 +284,7 @@ class S3Store(base.Store):
                                               UploadId=upload["UploadId"])
                 found = True
             except boto_exc.ClientError as e:
-                if _code(e) not in _NOT_FOUND_CODES:
+                if code_of(e) not in NOT_FOUND_CODES:
                     raise
         return found
 
@@ -346,12 +302,12 @@ class S3Store(base.Store):
             try:
                 client.head_object(Bucket=self.bucket, Key=key)
             except boto_exc.ClientError as e:
-                if _code(e) not in _NOT_FOUND_CODES:
+                if code_of(e) not in NOT_FOUND_CODES:
                     raise
             else:
                 raise exceptions.Duplicate(image=key)
-        except _ERRORS as e:
-            _reraise(e, key)
+        except ERRORS as e:
+            reraise(e, key)
         return S3Writer(self, key, size)
 
     def _ensure_bucket(self, client):
@@ -359,7 +315,7 @@ class S3Store(base.Store):
             client.head_bucket(Bucket=self.bucket)
             return
         except boto_exc.ClientError as e:
-            if _code(e) not in _NOT_FOUND_CODES:
+            if code_of(e) not in NOT_FOUND_CODES:
                 raise
         if not self.store_conf.s3_store_create_bucket_on_put:
             raise exceptions.BackendException(
@@ -372,161 +328,3 @@ class S3Store(base.Store):
                                  CreateBucketConfiguration={"LocationConstraint": region})
         else:
             client.create_bucket(Bucket=self.bucket)
-
-
-class _StreamBody:
-    """A file-like PUT body fed chunk by chunk through a bounded queue."""
-
-    def __init__(self):
-        self.queue = queue.Queue(QUEUE_CHUNKS)
-        self.pending = b""
-
-    def read(self, size=-1):
-        if not self.pending:
-            chunk = self.queue.get()
-            if chunk is _END:
-                self.queue.put(_END)
-                return b""
-            if chunk is _ABORT:
-                raise OSError("upload aborted")
-            self.pending = chunk
-        if size is None or size < 0 or size >= len(self.pending):
-            chunk, self.pending = self.pending, b""
-            return chunk
-        chunk, self.pending = self.pending[:size], self.pending[size:]
-        return chunk
-
-
-class S3Writer(base.Writer):
-    """One streamed PUT, or a multipart upload with parts sent in parallel."""
-
-    def __init__(self, store, key, size):
-        self.store = store
-        self.client = store.client
-        self.bucket = store.bucket
-        self.key = key
-        self.size = size
-        self.location = store.location_for(key)
-        self.part_size = store.large_object_chunk_size
-        if size is not None and size > self.part_size * MAX_PART_NUM:
-            self.part_size = -(-size // MAX_PART_NUM)
-        self.multipart = size is None or size >= store.large_object_size
-        self.pool = futures.ThreadPoolExecutor(
-            max_workers=store.thread_pools if self.multipart else 1,
-            thread_name_prefix="s3-upload")
-        self.buffer = bytearray()
-        self.upload_id = None
-        self.parts = []          # (part number, future)
-        self.body = None
-        self.single = None
-
-    # --- single PUT ------------------------------------------------------------
-
-    def _start_single(self):
-        self.body = _StreamBody()
-        self.single = self.pool.submit(self.client.put_object, Bucket=self.bucket,
-                                       Key=self.key, Body=self.body,
-                                       ContentLength=self.size)
-
-    def _feed(self, item):
-        while True:
-            if self.single.done():
-                self.single.result()
-                if item is _END or item is _ABORT:
-                    return
-                raise exceptions.BackendException(
-                    message="S3 upload of %s ended early" % self.key)
-            try:
-                self.body.queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    # --- multipart -------------------------------------------------------------
-
-    def _send_part(self, data):
-        if self.upload_id is None:
-            resp = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)
-            self.upload_id = resp["UploadId"]
-        running = [f for _, f in self.parts if not f.done()]
-        if len(running) >= self.store.thread_pools:
-            # Bound the parts held in memory: wait for the oldest one in flight.
-            futures.wait(running, return_when=futures.FIRST_COMPLETED,
-                         timeout=READ_TIMEOUT * MAX_ATTEMPTS)
-        for _, done in self.parts:
-            if done.done():
-                done.result()  # raise a failed part's error now
-        number = len(self.parts) + 1
-        future = self.pool.submit(self.client.upload_part, Bucket=self.bucket, Key=self.key,
-                                  PartNumber=number, UploadId=self.upload_id, Body=data,
-                                  ContentLength=len(data))
-        self.parts.append((number, future))
-
-    def write(self, chunk):
-        """Queue ``chunk`` for the PUT, or add it to the current part.
-
-        :raises: StorageFull, BackendUnavailable, AuthorizationFailure
-        """
-        try:
-            if not self.multipart:
-                if self.single is None:
-                    self._start_single()
-                self._feed(chunk)
-                return
-            self.buffer += chunk
-            while len(self.buffer) >= self.part_size:
-                data = bytes(self.buffer[:self.part_size])
-                del self.buffer[:self.part_size]
-                self._send_part(data)
-        except _ERRORS as e:
-            _reraise(e, self.key)
-
-    def commit(self):
-        """Finish the upload; return (url, {})."""
-        try:
-            if not self.multipart:
-                if self.single is None:
-                    self._start_single()
-                self._feed(_END)
-                self.single.result(timeout=READ_TIMEOUT * MAX_ATTEMPTS)
-            elif self.upload_id is None:
-                # Smaller than one part: a plain PUT of what was buffered.
-                self.client.put_object(Bucket=self.bucket, Key=self.key,
-                                       Body=bytes(self.buffer))
-            else:
-                if self.buffer:
-                    self._send_part(bytes(self.buffer))
-                    self.buffer = bytearray()
-                parts = [{"PartNumber": n, "ETag": f.result(
-                    timeout=READ_TIMEOUT * MAX_ATTEMPTS)["ETag"]} for n, f in self.parts]
-                self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
-                    MultipartUpload={"Parts": parts})
-        except futures.TimeoutError:
-            raise exceptions.BackendUnavailable() from None
-        except _ERRORS as e:
-            _reraise(e, self.key)
-        finally:
-            self.pool.shutdown(wait=False)
-        return self.location, {}
-
-    def abort(self):
-        """Stop the upload and remove the object or the multipart upload.
-
-        :raises: BackendUnavailable (the partial data stays; ``delete(location)`` later)
-        """
-        self.buffer = bytearray()
-        pending = [f for _, f in self.parts]
-        if self.single is not None:
-            pending.append(self.single)
-            if not self.single.done():
-                try:
-                    self.body.queue.put(_ABORT, timeout=READ_TIMEOUT)
-                except queue.Full:
-                    pass
-        futures.wait(pending, timeout=READ_TIMEOUT * MAX_ATTEMPTS)
-        self.pool.shutdown(wait=False)
-        try:
-            self.store.delete(self.location)
-        except exceptions.NotFound:
-            pass
