@@ -21,9 +21,16 @@ CANNOT_RUN = ("pip could not install", "RabbitMQ is not reachable", "apt-get cou
               "cannot run here")
 
 
+pytest_plugins = ["tests.functional.stores.conftest_rbd"]
+
+
 @pytest.fixture(scope="session")
-def cinder_url():
-    """Start (or reuse) the machine-wide Cinder; return its v3 URL."""
+def cinder_url(ceph_conf):
+    """Start (or reuse) the machine-wide Cinder; return its v3 URL.
+
+    ``ceph_conf`` links the rados/rbd bindings into this venv and this process: os-brick's
+    RBD connector reads and writes the volumes through them.
+    """
     pytest.importorskip("os_brick", reason="os-brick is not installed (tools/cinder.sh "
                                            "installs it into the venv)")
     env = dict(os.environ, VENV=str(Path(sys.executable).parent.parent))
