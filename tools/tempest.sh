@@ -20,6 +20,8 @@
 #      TEMPEST_BUILD_TIMEOUT (seconds tempest waits for an image status, 60),
 #      TEMPEST_FORMAT_ENFORCEMENT (1: uploads are inspected and a disk_format the data does
 #        not match is refused, as in Glance 33, so tempest must not upload bogus data),
+#      TEMPEST_IMAGE_CACHING (1: image_cache_dir and flavor keystone+cachemanagement, and
+#      tempest's cache test runs, as in the reference Glance run),
 #      TEMPEST_MANAGE_LOCATIONS (0; 1 sets show_multiple_locations = True in glance-api.conf
 #        and runs tempest's location PATCH tests),
 #      VENV (.venv), RUN_DIR (.run; configs, logs and the tempest workspace go to
@@ -131,7 +133,7 @@ username = glance
 password = $PASSWORD
 
 [paste_deploy]
-flavor = keystone
+flavor = ${1:-keystone}
 EOF
 }
 {
@@ -192,7 +194,13 @@ EOF
     if [ "${TEMPEST_MANAGE_LOCATIONS:-0}" = 1 ]; then
         printf '\n[DEFAULT]\nshow_multiple_locations = True\n'
     fi
-    authtoken
+    if [ "${TEMPEST_IMAGE_CACHING:-1}" = 1 ]; then
+        # NOTE: the image cache and its API, as the reference Glance run had them.
+        printf '\n[DEFAULT]\nimage_cache_dir = %s\n' "$OUT/cache"
+        authtoken keystone+cachemanagement
+    else
+        authtoken
+    fi
 } > "$OUT/glance-api.conf"
 
 "$BIN/glance-manage" --config-file "$OUT/glance-registry.conf" db sync \
@@ -280,7 +288,7 @@ build_timeout = ${TEMPEST_BUILD_TIMEOUT:-60}
 build_interval = 1
 http_image = http://$HOST:$WWW_PORT/cirros-uec.tar.gz
 http_qcow2_image = http://$HOST:$WWW_PORT/cirros.qcow2
-image_caching_enabled = false
+image_caching_enabled = $(flag "${TEMPEST_IMAGE_CACHING:-1}")
 
 [image-feature-enabled]
 api_v2 = true
