@@ -53,6 +53,44 @@ def scheme_of(url):
     return urllib.parse.urlsplit(url).scheme.lower()
 
 
+class BodyIterator:
+    """Yield a response body's chunks; a backend error becomes a stores exception.
+
+    ``chunks`` iterates the body; ``errors`` are the client library's exception classes,
+    turned into stores exceptions by ``reraise(error, what)``. The body is closed (its
+    connection released) at the end, on an error, or by ``close()``.
+    """
+
+    def __init__(self, body, chunks, errors, reraise, what):
+        self.body = body
+        self.what = what
+        self._iter = iter(chunks)
+        self._errors = errors
+        self._reraise = reraise
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._iter)
+        except StopIteration:
+            self.close()
+            raise
+        except self._errors as e:
+            self.close()
+            self._reraise(e, self.what)
+
+    def close(self):
+        """Release the connection."""
+        close = getattr(self.body, "close", None)
+        if close is not None:
+            try:
+                close()
+            except self._errors:
+                pass
+
+
 class Writer:
     """One object being written by :meth:`Store.add`; drivers subclass it.
 

@@ -76,35 +76,6 @@ def parse_location(url):
     return scheme, "/".join(parts[:-2]), parts[-2], parts[-1]
 
 
-class BodyIterator:
-    """Yield an S3 object body in chunks; errors become stores exceptions."""
-
-    def __init__(self, body, chunk_size, what):
-        self.body = body
-        self.what = what
-        self._iter = body.iter_chunks(chunk_size)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        try:
-            return next(self._iter)
-        except StopIteration:
-            self.close()
-            raise
-        except ERRORS as e:
-            self.close()
-            reraise(e, self.what)
-
-    def close(self):
-        """Release the connection."""
-        try:
-            self.body.close()
-        except ERRORS:
-            pass
-
-
 class S3Store(base.Store):
     """Images as S3 objects; multipart uploads for large ones."""
 
@@ -228,7 +199,9 @@ class S3Store(base.Store):
         content_range = resp.get("ContentRange") or ""
         if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
             total = int(content_range.rsplit("/", 1)[1])
-        return BodyIterator(resp["Body"], self.chunk_size, key), total
+        body = resp["Body"]
+        return base.BodyIterator(body, body.iter_chunks(self.chunk_size), ERRORS, reraise,
+                                 key), total
 
     def get_size(self, location):
         """Return the object size (HEAD).

@@ -93,37 +93,6 @@ def _unquote(value):
     return value
 
 
-class ObjectIterator:
-    """Yield a Swift object body in chunks; errors become stores exceptions."""
-
-    def __init__(self, body, what):
-        self.body = body
-        self.what = what
-        self._iter = iter(body)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        try:
-            return next(self._iter)
-        except StopIteration:
-            self.close()
-            raise
-        except ERRORS as e:
-            self.close()
-            reraise(e, self.what)
-
-    def close(self):
-        """Release the connection."""
-        close = getattr(self.body, "close", None)
-        if close is not None:
-            try:
-                close()
-            except ERRORS:
-                pass
-
-
 class SwiftStore(base.Store):
     """Images as Swift objects; segments plus a DLO manifest for large ones."""
 
@@ -316,7 +285,7 @@ class SwiftStore(base.Store):
         content_range = resp_headers.get("content-range", "")
         if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
             total = int(content_range.rsplit("/", 1)[1])
-        return ObjectIterator(body, loc.obj), total
+        return base.BodyIterator(body, body, ERRORS, reraise, loc.obj), total
 
     def get_size(self, location):
         """Return the object size (HEAD).
