@@ -119,16 +119,31 @@ def swift_segmented_factory(args):
 
 def s3_factory(args):
     """S3 on Swift's s3api, glance_store's defaults (multipart above 100 MB, 10 threads)."""
+    return _s3_case(args.swift_url, SWIFT_USER, SWIFT_KEY)
+
+
+def s3_rgw_factory(args):
+    """S3 on Ceph's radosgw (tools/ceph.sh rgw), glance_store's defaults."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([os.path.join(root, "tools", "ceph.sh"), "rgw"],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit("tools/ceph.sh rgw failed:\n" + out.stderr)
+    values = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    return _s3_case(values["RGW_URL"], values["RGW_ACCESS_KEY"], values["RGW_SECRET_KEY"])
+
+
+def _s3_case(url, access, secret):
     import boto3
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
 
     from stores.s3 import S3Store
-    store = _make(S3Store, "s3", s3_store_host=args.swift_url,
-                  s3_store_access_key=SWIFT_USER, s3_store_secret_key=SWIFT_KEY,
+    store = _make(S3Store, "s3", s3_store_host=url,
+                  s3_store_access_key=access, s3_store_secret_key=secret,
                   s3_store_bucket=BUCKET, s3_store_create_bucket_on_put=True)
-    client = boto3.client("s3", endpoint_url=args.swift_url, aws_access_key_id=SWIFT_USER,
-                          aws_secret_access_key=SWIFT_KEY, region_name="us-east-1",
+    client = boto3.client("s3", endpoint_url=url, aws_access_key_id=access,
+                          aws_secret_access_key=secret, region_name="us-east-1",
                           config=Config(s3={"addressing_style": "path"}))
     transfer = TransferConfig(multipart_chunksize=10 * MiB, max_concurrency=10)
 
@@ -187,6 +202,7 @@ STORES = {
     "swift": swift_factory,
     "swift-segmented": swift_segmented_factory,
     "s3": s3_factory,
+    "s3-rgw": s3_rgw_factory,
     "rbd": rbd_factory,
 }
 
@@ -251,7 +267,7 @@ def main(argv=None):
     parser.add_argument("--swift-url", help="Swift proxy URL (default: tools/swift.sh url)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.stores.split(",") if n.strip()]
-    if any(n.startswith(("swift", "s3")) for n in names) and not args.swift_url:
+    if any(n.startswith("swift") or n == "s3" for n in names) and not args.swift_url:
         args.swift_url = _swift_url()
         if not args.swift_url:
             parser.error("Swift is not running: tools/swift.sh start (or --swift-url)")

@@ -48,13 +48,14 @@ def reraise(e, what):
         status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in NOT_FOUND_CODES or status == 404:
             raise exceptions.NotFound(message="S3 could not find %s." % what) from e
+        if code in _FULL_CODES or status in (413, 507):
+            # NOTE: before the 403 rule: radosgw answers a quota hit with 403 QuotaExceeded.
+            raise exceptions.StorageFull() from e
         if code in _AUTH_CODES or status in (401, 403) or code == "AccessDenied":
             # NOTE: a HEAD answers a bad signature with a bare 403; either way the
             # configured credentials do not give access.
             raise exceptions.AuthorizationFailure(
                 message="S3 rejected the credentials for %s: %s" % (what, code)) from e
-        if code in _FULL_CODES or status in (413, 507):
-            raise exceptions.StorageFull() from e
         if status >= 500 or code in ("SlowDown", "ServiceUnavailable", "RequestTimeout"):
             raise exceptions.BackendUnavailable() from e
         raise exceptions.BackendException(message="Got error from S3: %s" % e) from e

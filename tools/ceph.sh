@@ -9,10 +9,16 @@
 #   tools/ceph.sh stop    stop the daemons (only the pids recorded by start); data is kept
 #   tools/ceph.sh purge   stop and delete the cluster data
 #   tools/ceph.sh conf    print the ceph.conf path; exit 0 only if the cluster is running
+#   tools/ceph.sh rgw     also run radosgw (S3) on the cluster: starts the cluster first if
+#                         needed (never restarts a running mon/osd), installs the Debian
+#                         package radosgw if missing, makes the S3 user; prints
+#                         RGW_ACCESS_KEY=, RGW_SECRET_KEY= and, last, RGW_URL=<url>
 #
 # State lives in $GLANCE_CLONE_CACHE/ceph (default ${XDG_CACHE_HOME:-~/.cache}/glance-clone).
 # Ports: mon v2 $CEPH_MON_PORT (23310), v1 $CEPH_MON_V1_PORT (26710), daemons 26720-26799;
 # chosen apart from the usual 3300/6789 so another test cluster on this host does not clash.
+# radosgw (beast): 127.0.0.1:$CEPH_RGW_PORT (27580), path-style, S3 user "glance" with the
+# access/secret keys $CEPH_RGW_ACCESS_KEY/$CEPH_RGW_SECRET_KEY (glance-rgw/glance-rgw-secret).
 # Clients: CEPH_CONF=<conf>, user "admin" (no keyring needed: auth is "none").
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,6 +33,10 @@ MON_V2="127.0.0.1:${CEPH_MON_PORT:-23310}"
 MON_V1="127.0.0.1:${CEPH_MON_V1_PORT:-26710}"
 POOL="${CEPH_RBD_POOL:-images}"
 OSD_SIZE="${CEPH_OSD_SIZE:-10737418240}"
+RGW_PORT="${CEPH_RGW_PORT:-27580}"
+RGW_URL="http://127.0.0.1:$RGW_PORT"
+RGW_ACCESS="${CEPH_RGW_ACCESS_KEY:-glance-rgw}"
+RGW_SECRET="${CEPH_RGW_SECRET_KEY:-glance-rgw-secret}"
 DIST=/usr/lib/python3/dist-packages
 export CEPH_CONF="$CONF"
 
@@ -35,10 +45,11 @@ die() { echo "ceph.sh: $*" >&2; exit 1; }
 alive() { [ -s "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 cephq() { timeout 20 ceph --connect-timeout 10 "$@"; }
 
-install_packages() {
+install_packages() {  # [extra package]
     local need=()
     command -v ceph-mon >/dev/null || need+=(ceph)
     ls "$DIST"/rbd.cpython-*.so >/dev/null 2>&1 || need+=(python3-rados python3-rbd)
+    [ "${1:-}" = radosgw ] && ! command -v radosgw >/dev/null && need+=(radosgw)
     [ ${#need[@]} -eq 0 ] && return 0
     [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
         || die "Ceph packages (${need[*]}) are missing and apt-get cannot run here"
@@ -85,7 +96,7 @@ wait_for() {  # description, seconds, command...
     local end=$(( $(date +%s) + secs )) d
     until "$@" >/dev/null 2>&1; do
         [ "$(date +%s)" -lt "$end" ] || { log "timeout waiting for $what"; return 1; }
-        for d in mon.a osd.0; do
+        for d in mon.a osd.0 rgw; do
             if [ -f "$RUN/$d.pid" ] && ! alive "$d"; then
                 log "$d exited; last log lines:"
                 tail -20 "$LOG/$d.out" "$LOG/$d.log" >&2 2>/dev/null || true
@@ -150,6 +161,22 @@ bluestore_block_size = $OSD_SIZE
 bluestore_cache_autotune = false
 bluestore_cache_size = 268435456
 EOF
+    rgw_conf
+}
+
+rgw_conf() {  # appended to the conf of a running cluster too (mon/osd do not re-read it)
+    grep -q '^\[client.rgw.a\]' "$CONF" && return 0
+    cat >>"$CONF" <<EOF
+
+[client.rgw.a]
+# NOTE: radosgw defaults to ms_mon_client_mode = secure, which auth "none" cannot do
+# (EACCES on connect).
+ms_mon_client_mode = crc
+rgw_frontends = beast endpoint=127.0.0.1:$RGW_PORT
+rgw_data = $C/rgw
+rgw_dns_name = 127.0.0.1
+log_file = $LOG/rgw.log
+EOF
 }
 
 bootstrap() {
@@ -206,8 +233,47 @@ do_start() {
     echo "CEPH_CONF=$CONF"
 }
 
+rgw_up() { alive rgw && curl -sf -o /dev/null --max-time 5 "$RGW_URL/"; }
+
+do_rgw() {
+    install_packages radosgw
+    do_start >/dev/null
+    if ! rgw_up; then
+        stop_daemon rgw
+        rgw_conf
+        mkdir -p "$C/rgw"
+        start_daemon rgw radosgw -f -n client.rgw.a
+        # the first start creates radosgw's pools
+        wait_for "radosgw on $RGW_URL" 180 curl -sf -o /dev/null --max-time 5 "$RGW_URL/" \
+            || die "radosgw did not start; logs in $LOG/rgw.out, $LOG/rgw.log"
+    fi
+    if ! timeout 60 radosgw-admin user info --uid=glance 2>/dev/null | grep -q "\"$RGW_ACCESS\""
+    then
+        timeout 60 radosgw-admin user create --uid=glance --display-name=glance \
+            --access-key="$RGW_ACCESS" --secret-key="$RGW_SECRET" >/dev/null \
+            || die "radosgw-admin could not create the S3 user"
+        log "radosgw ready: $RGW_URL"
+    fi
+    echo "RGW_ACCESS_KEY=$RGW_ACCESS"
+    echo "RGW_SECRET_KEY=$RGW_SECRET"
+    echo "RGW_URL=$RGW_URL"
+}
+
+stop_daemon() {  # name (only the pid recorded by start)
+    local f="$RUN/$1.pid" pid
+    [ -f "$f" ] || return 0
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}
+
 do_stop() {
     local d f pid
+    stop_daemon rgw
     for d in osd.0 mon.a; do
         f="$RUN/$d.pid"
         [ -f "$f" ] || continue
@@ -229,7 +295,8 @@ exec 9>"$CACHE/ceph.lock"
 flock 9
 case "${1:-}" in
     start) do_start ;;
+    rgw) do_rgw ;;
     stop) do_stop; log "stopped" ;;
     purge) do_stop; rm -rf "$C"; log "purged" ;;
-    *) die "usage: $0 start|stop|purge|conf" ;;
+    *) die "usage: $0 start|stop|purge|conf|rgw" ;;
 esac
