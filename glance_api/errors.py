@@ -19,6 +19,7 @@ TITLES = {
     413: 'Request Entity Too Large', 415: 'Unsupported Media Type',
     416: 'Request Range Not Satisfiable', 431: 'Request Header Fields Too Large',
     500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
+    502: 'Bad Gateway', 504: 'Gateway Timeout',
 }
 _MALFORMED = ('The server could not comply with the request since it is either malformed '
               'or otherwise incorrect.')

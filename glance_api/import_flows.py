@@ -14,8 +14,11 @@ wrote is deleted from the stores and the staging area, the image goes back to ``
 lock is dropped and the task fails with Glance's "Task failed due to Internal Error".
 """
 
+from concurrent import futures
 import hashlib
 import logging
+import queue
+import threading
 
 from glance_api import import_plugins
 from glance_api import inspection
@@ -35,6 +38,8 @@ LOCK = 'os_glance_import_task'
 IMPORTING = 'os_glance_importing_to_stores'
 FAILED = 'os_glance_failed_import'
 CHUNK = 1 << 20
+# NOTE: as Glance 33, copy-image always writes to its stores one after the other.
+PARALLEL_METHODS = ('glance-direct', 'web-download', 'glance-download')
 _CLEARED = {'size': None, 'virtual_size': None, 'checksum': None, 'os_hash_algo': None,
             'os_hash_value': None}
 
@@ -245,6 +250,10 @@ class ImportJob:
         return values
 
     def _import_to_stores(self, path, data):
+        workers = min(self.conf.image_import_opts.max_parallel_stores, len(self.backends))
+        if (workers > 1 and self.method in PARALLEL_METHODS
+                and self.conf.enabled_backends):
+            return self._import_in_parallel(path, data, workers)
         for index, backend in enumerate(self.backends, 1):
             set_active = self.method != 'copy-image' and (
                 not self.must_succeed or index == len(self.backends))
@@ -255,20 +264,34 @@ class ImportJob:
             except Exception:
                 if self.must_succeed:
                     raise
-                LOG.warning('Task %s: import to store %s failed but since '
-                            'all_stores_must_succeed is set to false, continue.',
-                            self.task['id'], backend, exc_info=True)
-                props = self.refresh()['properties']
-                self.update(props={FAILED: merge_stores(props, FAILED, [backend])})
-            if backend is not None:
-                props = self.refresh()['properties']
-                self.update(props={IMPORTING: merge_stores(props, IMPORTING, [backend],
-                                                           subtract=True)})
+                self._store_failed(backend)
+            self._store_done(backend)
+
+    def _store_failed(self, backend):
+        LOG.warning('Task %s: import to store %s failed but since '
+                    'all_stores_must_succeed is set to false, continue.',
+                    self.task['id'], backend, exc_info=True)
+        props = self.refresh()['properties']
+        self.update(props={FAILED: merge_stores(props, FAILED, [backend])})
+
+    def _store_done(self, backend):
+        if backend is not None:
+            props = self.refresh()['properties']
+            self.update(props={IMPORTING: merge_stores(props, IMPORTING, [backend],
+                                                       subtract=True)})
 
     def _import_one(self, backend, path, data, set_active):
+        store, url, metadata = self._write(backend, path, data['size'])
+        self._register(backend, store, url, metadata, data, set_active)
+
+    def _write(self, backend, path, size, cancel=None):
         store = self.api.stores.for_store(backend) if backend else self.api.stores.default
         with open(path, 'rb') as source:
-            url, _written, metadata = store.add(self.image_id, source, data['size'])
+            reader = source if cancel is None else _Cancellable(source, cancel)
+            url, _written, metadata = store.add(self.image_id, reader, size)
+        return store, url, metadata
+
+    def _register(self, backend, store, url, metadata, data, set_active):
         self.written.append((store, url))
         image = self.refresh()
         if image['status'] == 'deleted':
@@ -281,6 +304,70 @@ class ImportJob:
             values.update(data)
         self.update(values)
         self.done.append(backend)
+
+    def _import_in_parallel(self, path, data, workers):
+        """Write the staged file to the stores from ``workers`` threads (Glance's
+        parallel_api_image_import, ``[image_import_opts] max_parallel_stores``).
+
+        Each thread streams the staged file itself (its own file handle, the store's
+        chunk size: memory stays one chunk per thread). Image updates are made one at a
+        time under a lock, as each write ends, with the serial path's rules: with
+        ``all_stores_must_succeed`` the image becomes active when the last store is in
+        and the first failure stops the other writes (between two chunks) and fails
+        the task; otherwise the first store in activates it and a failed store is
+        recorded in ``os_glance_failed_import``.
+        """
+        LOG.info('Parallel store import starting for image %s: stores=%s num_workers=%s '
+                 'all_stores_must_succeed=%s method=%s', self.image_id,
+                 ','.join(self.backends), workers, self.must_succeed, self.method)
+        lock, cancel = threading.Lock(), threading.Event()
+        errors = []
+        pending = queue.SimpleQueue()
+        for backend in self.backends:
+            pending.put(backend)
+
+        def one(backend):
+            try:
+                store, url, metadata = self._write(backend, path, data['size'], cancel)
+            except Exception as e:  # noqa: BLE001 - sorted out under the lock below
+                with lock:
+                    if cancel.is_set():
+                        return
+                    if self.must_succeed or isinstance(e, TaskAborted):
+                        raise
+                    self._store_failed(backend)
+                    self._store_done(backend)
+                return
+            with lock:
+                if cancel.is_set():
+                    # NOTE: the import failed meanwhile: revert() deletes it.
+                    self.written.append((store, url))
+                    return
+                set_active = not self.must_succeed or (
+                    len(self.done) + 1 == len(self.backends))
+                self._register(backend, store, url, metadata, data, set_active)
+                self._store_done(backend)
+
+        def worker():
+            while not cancel.is_set():
+                try:
+                    backend = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    one(backend)
+                except Exception as e:  # noqa: BLE001 - the first error fails the task
+                    with lock:
+                        errors.append(e)
+                        cancel.set()
+                    return
+
+        with futures.ThreadPoolExecutor(max_workers=workers,
+                                        thread_name_prefix='import-store') as pool:
+            for done in [pool.submit(worker) for _ in range(workers)]:
+                done.result()
+        if errors:
+            raise errors[0]
 
     # --- failure and completion
 
@@ -328,6 +415,18 @@ class ImportJob:
                       self.image_id, self.task['id'])
         except Exception:  # noqa: BLE001
             LOG.exception('Could not drop the import lock of image %s', self.image_id)
+
+
+class _Cancellable:
+    """A file reader that stops a store write when the parallel import has failed."""
+
+    def __init__(self, source, cancel):
+        self.source, self.cancel = source, cancel
+
+    def read(self, size=-1):
+        if self.cancel.is_set():
+            raise ImportFailed('Import to another store failed; write aborted')
+        return self.source.read(size)
 
 
 def _delete_quietly(store, url, image_id):

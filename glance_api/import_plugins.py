@@ -57,8 +57,11 @@ Possible values:
 Maximum number of target stores to import to at the same time for one
 image import task.
 
-When this value is 1, store imports run sequentially. (This implementation
-always imports to the stores one after the other.)
+When this value is 1, store imports run sequentially. When it is
+greater than 1 and more than one store is requested, Glance uses a bounded
+worker pool and per-store work queue for copying the data from staging to
+target stores (glance-direct, web-download, glance-download) with multi-backend
+enabled.
 
 Possible values:
     * A positive integer (1 means sequential imports)

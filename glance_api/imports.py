@@ -6,12 +6,19 @@ The request is checked in Glance's order (glance-api.md §5.2); then the import 
 image becomes ``importing`` at once; copy-image keeps ``active``), the
 ``api_image_import`` task is recorded and run in the api worker's task pool
 (:mod:`glance_api.import_flows`).
+
+A glance-direct import of data staged on another api node (its ``os_glance_stage_host``
+is not this node's ``worker_self_reference_url``/``public_endpoint``) is replayed against
+that node, as Glance's ``_proxy_request_to_host``: staging areas are local to a node.
 """
 
 import datetime
 import logging
 import uuid
 
+import requests
+
+from glance_api import errors
 from glance_api import exceptions as exc
 from glance_api import import_flows
 from glance_api import import_plugins
@@ -30,6 +37,18 @@ LOG = logging.getLogger(__name__)
 
 LOCK_EXPIRY = datetime.timedelta(minutes=60)
 BUSTABLE = ('pending', 'processing', 'success', 'failure')
+# NOTE: Glance's PROXYABLE_HOSTS, checked in this order.
+PROXYABLE_HOSTS = (staging.STAGE_HOST, 'os_glance_hash_op_host')
+PROXY_TIMEOUT = 60
+# The caller's identity headers, passed on with the token. Glance's keystoneauth session
+# sends only X-Auth-Token (keystonemiddleware on the other node rebuilds the rest and
+# drops these); in noauth mode these headers are the identity, so they go too. Unlike
+# Glance, X-Image-Meta-Store goes as well: without it the other node would import to its
+# default store instead of the one the caller named.
+PROXIED_HEADERS = ('X-Auth-Token', 'X-Identity-Status', 'X-Roles', 'X-Role',
+                   'X-Service-Roles', 'X-User-Id', 'X-User', 'X-Project-Id', 'X-Tenant-Id',
+                   'X-Tenant', 'X-Domain-Id', 'X-User-Domain-Id', 'X-Project-Domain-Id',
+                   'X-Is-Admin-Project', 'X-Service-Catalog', 'X-Image-Meta-Store')
 
 
 def register_opts(conf):
@@ -168,6 +187,11 @@ class ImportResource:
         if not body.get('all_stores_must_succeed', True) and not api.conf.enabled_backends:
             raise exc.BadRequest('All_stores_must_succeed can only be set with '
                                  'enabled_backends %s' % method.get('uri'))
+        host = proxy_host(api.conf, image)
+        if host and name == 'glance-direct':
+            # NOTE: staged on another node: replay the request there, as the caller.
+            proxy_import(req, resp, host, body)
+            return
         if name == 'web-download' and not url_filter.passes(method.get('uri'), api.conf):
             raise exc.BadRequest('URI for web-download does not pass filtering: %s'
                                  % method.get('uri'))
@@ -179,6 +203,48 @@ class ImportResource:
                                         'backend': stores}, stolen)
         api.task_pool.spawn(import_flows.run, api, ctx, task)
         write_empty(resp, 202)
+
+
+def proxy_host(conf, image):
+    """Glance's is_proxyable: the node holding the image's data, when not this one."""
+    here = staging.self_reference_url(conf)
+    for key in PROXYABLE_HOSTS:
+        host = (image.get('properties') or {}).get(key)
+        if host and host != here:
+            return host
+    return None
+
+
+def proxy_import(req, resp, host, body):
+    """Replay this POST /import on ``host`` and answer as Glance's _proxy_request_to_host.
+
+    The other node's request id replaces ours; a 2xx from it is our 202 (empty body);
+    any other status is answered with that status and its reason, no message (as
+    Glance's ProxiedResponse); an unreachable node is a 504, any other transport
+    error a 502.
+    """
+    LOG.info('Proxying %s request to host %s which has image.', req.method, host)
+    url = '%s%s' % (host, req.path)
+    headers = {h: req.get_header(h) for h in PROXIED_HEADERS if req.get_header(h) is not None}
+    try:
+        remote = requests.post(url, json=body, headers=headers, timeout=PROXY_TIMEOUT,
+                               allow_redirects=False)
+    except (requests.exceptions.ConnectionError, requests.exceptions.ConnectTimeout) as e:
+        LOG.error('Failed to proxy to %r: %s', url, e)
+        errors.render(req, resp, 504, explanation='Stage host is unavailable')
+        return
+    except requests.exceptions.RequestException as e:
+        LOG.error('Failed to proxy to %r: %s', url, e)
+        errors.render(req, resp, 502, explanation='Stage host is unavailable')
+        return
+    remote_id = remote.headers.get('x-openstack-request-id')
+    if remote_id:
+        LOG.debug('Replying with remote request id %s', remote_id)
+        req.context.request_id = remote_id
+    if remote.status_code // 100 != 2:
+        errors.render(req, resp, remote.status_code, explanation='')
+        return
+    write_empty(resp, 202)
 
 
 def _enforce_lock(api, ctx, image):
