@@ -108,7 +108,9 @@ wait_for() {  # description, seconds, command...
 }
 
 write_conf() {  # fsid
-    cat >"$CONF" <<EOF
+    # NOTE: written aside and renamed: test processes read it (librados aborts the whole
+    # process on a half-written conf) while another worker may be starting the cluster.
+    cat >"$CONF.new" <<EOF
 [global]
 fsid = $1
 mon_host = [v2:$MON_V2,v1:$MON_V1]
@@ -161,12 +163,18 @@ bluestore_block_size = $OSD_SIZE
 bluestore_cache_autotune = false
 bluestore_cache_size = 268435456
 EOF
-    rgw_conf
+    rgw_section >>"$CONF.new"
+    mv -f "$CONF.new" "$CONF"
 }
 
-rgw_conf() {  # appended to the conf of a running cluster too (mon/osd do not re-read it)
+rgw_conf() {  # added to the conf of a running cluster too (mon/osd do not re-read it)
     grep -q '^\[client.rgw.a\]' "$CONF" && return 0
-    cat >>"$CONF" <<EOF
+    { cat "$CONF"; rgw_section; } >"$CONF.new"
+    mv -f "$CONF.new" "$CONF"
+}
+
+rgw_section() {
+    cat <<EOF
 
 [client.rgw.a]
 # NOTE: radosgw defaults to ms_mon_client_mode = secure, which auth "none" cannot do
@@ -210,6 +218,14 @@ do_start() {
     install_packages
     link_python
     if healthy; then
+        echo "CEPH_CONF=$CONF"
+        return 0
+    fi
+    # NOTE: on a loaded machine (radosgw creating its pools, two test workers) a health
+    # query can time out while both daemons run: wait for them rather than restarting a
+    # cluster other processes are using.
+    if [ -f "$C/bootstrapped" ] && alive mon.a && alive osd.0 && wait_for "cluster" 90 healthy
+    then
         echo "CEPH_CONF=$CONF"
         return 0
     fi
