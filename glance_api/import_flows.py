@@ -14,11 +14,8 @@ wrote is deleted from the stores and the staging area, the image goes back to ``
 lock is dropped and the task fails with Glance's "Task failed due to Internal Error".
 """
 
-from concurrent import futures
 import hashlib
 import logging
-import queue
-import threading
 
 from glance_api import import_plugins
 from glance_api import inspection
@@ -306,68 +303,10 @@ class ImportJob:
         self.done.append(backend)
 
     def _import_in_parallel(self, path, data, workers):
-        """Write the staged file to the stores from ``workers`` threads (Glance's
-        parallel_api_image_import, ``[image_import_opts] max_parallel_stores``).
-
-        Each thread streams the staged file itself (its own file handle, the store's
-        chunk size: memory stays one chunk per thread). Image updates are made one at a
-        time under a lock, as each write ends, with the serial path's rules: with
-        ``all_stores_must_succeed`` the image becomes active when the last store is in
-        and the first failure stops the other writes (between two chunks) and fails
-        the task; otherwise the first store in activates it and a failed store is
-        recorded in ``os_glance_failed_import``.
-        """
-        LOG.info('Parallel store import starting for image %s: stores=%s num_workers=%s '
-                 'all_stores_must_succeed=%s method=%s', self.image_id,
-                 ','.join(self.backends), workers, self.must_succeed, self.method)
-        lock, cancel = threading.Lock(), threading.Event()
-        errors = []
-        pending = queue.SimpleQueue()
-        for backend in self.backends:
-            pending.put(backend)
-
-        def one(backend):
-            try:
-                store, url, metadata = self._write(backend, path, data['size'], cancel)
-            except Exception as e:  # noqa: BLE001 - sorted out under the lock below
-                with lock:
-                    if cancel.is_set():
-                        return
-                    if self.must_succeed or isinstance(e, TaskAborted):
-                        raise
-                    self._store_failed(backend)
-                    self._store_done(backend)
-                return
-            with lock:
-                if cancel.is_set():
-                    # NOTE: the import failed meanwhile: revert() deletes it.
-                    self.written.append((store, url))
-                    return
-                set_active = not self.must_succeed or (
-                    len(self.done) + 1 == len(self.backends))
-                self._register(backend, store, url, metadata, data, set_active)
-                self._store_done(backend)
-
-        def worker():
-            while not cancel.is_set():
-                try:
-                    backend = pending.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    one(backend)
-                except Exception as e:  # noqa: BLE001 - the first error fails the task
-                    with lock:
-                        errors.append(e)
-                        cancel.set()
-                    return
-
-        with futures.ThreadPoolExecutor(max_workers=workers,
-                                        thread_name_prefix='import-store') as pool:
-            for done in [pool.submit(worker) for _ in range(workers)]:
-                done.result()
-        if errors:
-            raise errors[0]
+        """Write the staged file to the stores from ``workers`` threads (see
+        glance_api/import_parallel.py)."""
+        from glance_api import import_parallel   # NOTE: it imports this module
+        import_parallel.run(self, path, data, workers)
 
     # --- failure and completion
 
