@@ -164,17 +164,36 @@ def main(argv=None):
                  'Please use either of them in one request.')
     from glance_api.app import _make_registry, _make_stores
     scrubber = Scrubber(conf, _make_registry(conf), _make_stores(conf))
-    ctx = admin_context(conf)
+    if conf.daemon:
+        daemon(scrubber, conf)
     try:
+        ctx = admin_context(conf)
         if conf.restore:
             scrubber.restore(ctx, conf.restore)
             return 0
-        while True:
-            totals = scrubber.run(ctx)
-            LOG.info('Scrubbed %(scrubbed)d images (%(locations)d locations), '
-                     '%(failed)d left for the next run', totals)
-            if not conf.daemon:
-                return 1 if totals['failed'] else 0
-            time.sleep(conf.wakeup_time)
+        totals = scrubber.run(ctx)
     except registry_exc.RegistryError as e:   # not found, conflict, registry down
         sys.exit('ERROR: %s' % e)
+    _log_totals(totals)
+    return 1 if totals['failed'] else 0
+
+
+def _log_totals(totals):
+    LOG.info('Scrubbed %(scrubbed)d images (%(locations)d locations), %(failed)d left for '
+             'the next run', totals)
+
+
+def daemon(scrubber, conf, sleep=time.sleep, runs=None):
+    """Scrub every ``wakeup_time`` seconds (``runs`` times, or forever).
+
+    A run that fails (registry or Keystone unreachable) is logged and retried at the next
+    wake-up; a new admin context each run keeps a Keystone token from expiring.
+    """
+    done = 0
+    while runs is None or done < runs:
+        try:
+            _log_totals(scrubber.run(admin_context(conf)))
+        except Exception:  # noqa: BLE001 - a daemon outlives a bad run
+            LOG.exception('Scrubber run failed; retrying in %d seconds', conf.wakeup_time)
+        done += 1
+        sleep(conf.wakeup_time)
