@@ -202,21 +202,24 @@ do_start() {
         $km fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)" >&2
         $km credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)" >&2
     fi
-    # db_sync + bootstrap once per (database, URL): bootstrap also points the identity
-    # endpoints at the current URL.
+    # db_sync once per (database, URL); bootstrap on every start: it also points the
+    # identity endpoints at this URL, and another state directory (GLANCE_CLONE_CACHE)
+    # sharing the database may have pointed them at its own port meanwhile, which made
+    # keystonemiddleware validate tokens against a Keystone that is not there.
     if [ "$(cat "$STATE/bootstrapped" 2>/dev/null || true)" != "$DB_URL http://$HOST:$port" ]; then
-        log "db_sync + bootstrap"
+        log "db_sync"
         $km db_sync >&2
-        $km bootstrap --bootstrap-password "$PASSWORD" \
-            --bootstrap-username admin --bootstrap-project-name admin \
-            --bootstrap-role-name admin --bootstrap-service-name keystone \
-            --bootstrap-region-id RegionOne \
-            --bootstrap-admin-url "http://$HOST:$port/v3" \
-            --bootstrap-public-url "http://$HOST:$port/v3" \
-            --bootstrap-internal-url "http://$HOST:$port/v3" >&2
         rm -f "$STATE/registered"
-        echo "$DB_URL http://$HOST:$port" > "$STATE/bootstrapped"
     fi
+    log "bootstrap (admin account, identity endpoints at http://$HOST:$port/v3)"
+    $km bootstrap --bootstrap-password "$PASSWORD" \
+        --bootstrap-username admin --bootstrap-project-name admin \
+        --bootstrap-role-name admin --bootstrap-service-name keystone \
+        --bootstrap-region-id RegionOne \
+        --bootstrap-admin-url "http://$HOST:$port/v3" \
+        --bootstrap-public-url "http://$HOST:$port/v3" \
+        --bootstrap-internal-url "http://$HOST:$port/v3" >&2
+    echo "$DB_URL http://$HOST:$port" > "$STATE/bootstrapped"
     local nocs=""
     "$KVENV/bin/gunicorn" --help 2>/dev/null | grep -q -- '--no-control-socket' \
         && nocs="--no-control-socket"
