@@ -248,7 +248,7 @@ def upload(conf, registry, stores, ctx, image_id, stream, content_length, declar
         if notifier is not None:
             notifier.upload_failed(image_id, e, restored)
         raise
-    reservation.release()
+    reservation.settle(location['url'])
     metrics.bytes_in(store.store_id, values['size'])
     if notifier is not None:
         notifier.upload_done(image)
@@ -335,6 +335,18 @@ class Reservation:
         self.location_id = self.registry.reserve_location(self.ctx, self.image_id, url,
                                                           metadata)
         self.url = url
+
+    def settle(self, committed_url):
+        """After activation: drop the record unless activation already did.
+
+        PERF: activation releases a pending_delete row of the URL it makes live in the same
+        transaction (glance_db.images.set_locations); only a driver whose committed URL
+        differs from the reserved one needs the extra registry call.
+        """
+        if committed_url == self.url:
+            self.location_id = None
+            return
+        self.release()
 
     def release(self):
         """Drop the record (the data is now the image's location, or gone)."""
