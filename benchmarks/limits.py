@@ -1,7 +1,10 @@
 """The machine's own limits for the image data path: digest and disk-write MB/s."""
 
 import hashlib
+import multiprocessing
 import os
+import queue
+import socket
 import tempfile
 import threading
 import time
@@ -60,13 +63,107 @@ def disk_write_mbps(size, directory=None):
         os.unlink(path)
 
 
+# Buffers the ceiling's receiver cycles through. A hasher queue holds at most
+# CEILING_QUEUE_DEPTH chunks and its worker one more, so a buffer is free again after
+# CEILING_QUEUE_DEPTH + 1 further reads; the ring is larger than that.
+CEILING_QUEUE_DEPTH = 8
+CEILING_RING = 16
+
+
+def ceiling_stream(size):
+    """Yield the ``size`` bytes the ceiling sends: 1 MiB pieces of three patterns in turn
+    (so a buffer reused too early would change the digest)."""
+    patterns = [pattern_chunk(seed) for seed in (1, 2, 3)]
+    for i, offset in enumerate(range(0, size, CHUNK)):
+        yield patterns[i % 3][:size - offset] if size - offset < CHUNK else patterns[i % 3]
+
+
+def _ceiling_receiver(listener, size, path, result):
+    """Take ``size`` bytes on one connection into reused buffers, feed md5 and sha512
+    threads and write each chunk to ``path``; then answer b'ok'."""
+    conn, _addr = listener.accept()
+    hashers = [hashlib.md5(), hashlib.sha512()]
+    queues = [queue.Queue(CEILING_QUEUE_DEPTH) for _ in hashers]
+
+    def work(hasher, q):
+        while (chunk := q.get()) is not None:
+            hasher.update(chunk)
+    threads = [threading.Thread(target=work, args=pair)
+               for pair in zip(hashers, queues, strict=True)]
+    for t in threads:
+        t.start()
+    ring = [bytearray(CHUNK) for _ in range(CEILING_RING)]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    got = 0
+    try:
+        while got < size:
+            view = memoryview(ring[got // CHUNK % CEILING_RING])[:min(CHUNK, size - got)]
+            filled = 0
+            while filled < len(view):
+                n = conn.recv_into(view[filled:])
+                if not n:
+                    raise ConnectionError('sender closed early')
+                filled += n
+            got += filled
+            for q in queues:
+                q.put(view)
+            os.write(fd, view)
+    finally:
+        for q in queues:
+            q.put(None)
+        for t in threads:
+            t.join()
+        os.close(fd)
+    conn.sendall(b'ok')
+    result.put(hashers[0].hexdigest())
+
+
+def pipeline_ceiling_mbps(size, directory=None):
+    """Return MB/s of the cheapest upload pipeline Python can run on this machine.
+
+    A bare receiver process (no HTTP, no registry, buffers reused) reads ``size`` bytes
+    from a loopback socket, hashes them with md5 and sha512 in two threads and writes
+    them to a file in ``directory``, while this process sends them in 1 MiB pieces as
+    the upload benchmark does. It is what any implementation of the upload, this one
+    included, can at best reach with the same client on the same cores.
+    """
+    return pipeline_ceiling(size, directory)[0]
+
+
+def pipeline_ceiling(size, directory=None):
+    """Return (MB/s, md5 hex digest the receiver computed) of the ceiling pipeline."""
+    ctx = multiprocessing.get_context('fork')
+    fd, path = tempfile.mkstemp(prefix='glance-bench-ceiling-', dir=directory)
+    os.close(fd)
+    listener = socket.create_server(('127.0.0.1', 0))
+    result = ctx.Queue()
+    receiver = ctx.Process(target=_ceiling_receiver, args=(listener, size, path, result))
+    receiver.start()
+    try:
+        with socket.create_connection(listener.getsockname()) as conn:
+            start = time.perf_counter()
+            for piece in ceiling_stream(size):
+                conn.sendall(piece)
+            if conn.recv(2) != b'ok':
+                raise RuntimeError('the ceiling receiver failed')
+            elapsed = time.perf_counter() - start
+        return _rate(size, elapsed), result.get(timeout=60)
+    finally:
+        receiver.join(60)
+        if receiver.is_alive():
+            receiver.kill()
+        listener.close()
+        os.unlink(path)
+
+
 def machine_limits(size, directory=None):
-    """Return {md5, sha512, disk, parallel} MB/s for ``size`` bytes."""
+    """Return {md5, sha512, disk, parallel, pipeline ceiling} MB/s for ``size`` bytes."""
     return {
         'md5': digest_mbps('md5', size),
         'sha512': digest_mbps('sha512', size),
         'disk': disk_write_mbps(size, directory),
         'parallel md5+sha512': parallel_digest_mbps(size),
+        'pipeline ceiling': pipeline_ceiling_mbps(size, directory),
     }
 
 
