@@ -177,7 +177,7 @@ class ImportJob:
         http = _http_store(self.api)
         if not url_filter.passes(uri, self.conf):
             raise ImportFailed('URI for web-download does not pass filtering: %s' % uri)
-        chunks, size = http.get(uri, url_check=lambda url: url_filter.passes(url, self.conf))
+        chunks, size = http.get(uri, url_check=lambda url: url_filter.pins(url, self.conf))
         self._stage(chunks, size)
 
     def _glance_download(self, method):

@@ -14,6 +14,7 @@ import urllib.parse
 import requests
 
 from glance_api import url_filter
+from stores import http_pinning
 
 LOG = logging.getLogger(__name__)
 
@@ -56,11 +57,14 @@ def endpoint(ctx, region, interface):
 def _open(conf, ctx, url):
     """GET ``url`` (streamed), re-checking the filter on every hop; return the response."""
     home = urllib.parse.urlsplit(url).netloc
-    session = requests.Session()
-    session.headers['Accept-Encoding'] = 'identity'
+    template = requests.Session()
+    template.headers['Accept-Encoding'] = 'identity'
     for _ in range(MAX_REDIRECTS + 1):
-        if not url_filter.passes(url, conf):
+        addresses = url_filter.pins(url, conf)
+        if not addresses:
             raise RemoteImageError('URI for glance-download does not pass filtering: %s' % url)
+        # SECURITY: connect to the addresses the filter accepted (no DNS rebinding).
+        session = http_pinning.pinned_session(template, addresses)
         headers = {}
         if ctx.auth_token and urllib.parse.urlsplit(url).netloc == home:
             headers['X-Auth-Token'] = ctx.auth_token

@@ -5,7 +5,9 @@ A URL passes when its scheme, host and port pass the allow/deny lists (an allow-
 set, makes its deny-list ignored), its host is a plain IP or a resolvable name (decimal,
 hex, octal and shorthand IP encodings are refused), and it resolves to at least one address
 that is neither loopback nor link-local (IPv4-mapped IPv6 checked as IPv4) nor a denied IP,
-unless the host is explicitly allowed. Redirect targets must pass again.
+unless the host is explicitly allowed. Redirect targets must pass again. A fetch then
+connects only to the addresses the check accepted (:func:`pins`), never to what a second
+resolution of the name would give (DNS rebinding).
 """
 
 import ipaddress
@@ -328,11 +330,24 @@ def passes(url, conf):
     return True
 
 
+def pins(url, conf):
+    """Return the addresses a fetch of ``url`` may connect to, or None when it is refused.
+
+    SECURITY: the fetch must connect to these and not resolve the name again, or DNS
+    rebinding gets past the filter (see stores.http_pinning).
+    """
+    try:
+        return validated_addresses(url, conf)
+    except FilterRefused:
+        return None
+
+
 def fetch_kwargs(store, conf):
-    """Keyword arguments that make an http store re-check every redirect hop."""
+    """Keyword arguments that make an http store re-check every redirect hop and connect
+    only to the addresses each check accepted."""
     if getattr(store, 'type_name', None) != 'http':
         return {}
-    return {'url_check': lambda url: passes(url, conf)}
+    return {'url_check': lambda url: pins(url, conf)}
 
 
 def list_opts():

@@ -10,6 +10,7 @@ import urllib3
 from stores import base
 from stores import config
 from stores import exceptions
+from stores import http_pinning
 
 LOG = logging.getLogger(__name__)
 
@@ -96,17 +97,30 @@ class HttpStore(base.Store):
     def _request(self, method, url, headers=None, accept=(), url_check=None):
         """Send ``method`` following at most MAX_REDIRECTS redirects; return the response.
 
-        ``url_check(url) -> bool``, when given, must accept the URL and every redirect
-        target (SECURITY: a fetch the caller filtered cannot be redirected elsewhere).
+        ``url_check(url)``, when given, must accept the URL and every redirect target
+        (SECURITY: a fetch the caller filtered cannot be redirected elsewhere). It returns
+        a false value to refuse, True to accept, or the list of IP addresses the check
+        found acceptable: the request then connects only to those (DNS pinning, see
+        stores.http_pinning).
         :raises: NotFound, BadStoreUri, MaxRedirectsExceeded, BackendUnavailable
         """
         url = _check_url(url)
         for _ in range(MAX_REDIRECTS + 1):
-            if url_check is not None and not url_check(url):
-                raise exceptions.BadStoreUri(message="Redirect to disallowed URL: %s" % url)
+            session = self.session
+            if url_check is not None:
+                verdict = url_check(url)
+                if not verdict:
+                    raise exceptions.BadStoreUri(
+                        message="Redirect to disallowed URL: %s" % url)
+                if verdict is not True:
+                    session = http_pinning.pinned_session(self.session, verdict)
             try:
-                resp = self.session.request(method, url, headers=headers, stream=True,
-                                            allow_redirects=False, timeout=TIMEOUT)
+                # NOTE: verify is passed explicitly: requests would otherwise prefer
+                # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment over
+                # https_ca_certificates_file.
+                resp = session.request(method, url, headers=headers, stream=True,
+                                       allow_redirects=False, timeout=TIMEOUT,
+                                       verify=session.verify)
             except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                     requests.exceptions.InvalidSchema):
                 raise exceptions.BadStoreUri(uri=url) from None
