@@ -124,14 +124,22 @@ def theirs(tmp_path_factory, www):
     With RECORD_GLANCE33=1 they are also written to RECORDED.
     """
     bin_dir = glance33_bin()
-    root = tmp_path_factory.mktemp("real-tasks")
-    db_url = "sqlite:///%s/real.sqlite" % root
-    real_db_sync(bin_dir, db_url, root)
-    (root / "data").mkdir()
-    (root / "staging").mkdir()   # its hash-cancellation tracker keeps files there
-    glance = RealGlance(bin_dir, root, db_url, root / "data", extra_conf=filtering_conf(www))
-    with glance.running():
-        answers = SCENARIO(glance.url, www)
+    recorded = json.loads(RECORDED.read_text()) if RECORDED.exists() else None
+    for _attempt in range(2):
+        root = tmp_path_factory.mktemp("real-tasks")
+        db_url = "sqlite:///%s/real.sqlite" % root
+        real_db_sync(bin_dir, db_url, root)
+        (root / "data").mkdir()
+        (root / "staging").mkdir()   # its hash-cancellation tracker keeps files there
+        glance = RealGlance(bin_dir, root, db_url, root / "data",
+                            extra_conf=filtering_conf(www))
+        with glance.running():
+            answers = SCENARIO(glance.url, www)
+        # NOTE: on a loaded machine real Glance has once left a location_import task in
+        # processing past TASK_WAIT; a run that departs from the recording is repeated
+        # once on a fresh server before it is taken as the reference.
+        if recorded is None or json.loads(json.dumps(answers)) == recorded:
+            break
     if os.environ.get("RECORD_GLANCE33") == "1":
         RECORDED.write_text(json.dumps(answers, indent=1, sort_keys=True) + "\n")
     return answers
