@@ -4,9 +4,13 @@ The volume is created through the Cinder API, attached with os-brick and written
 file. Only Cinder backends whose os-brick connector needs no kernel device are usable
 here: RBD, whose connector hands back a librbd-backed file object.
 
+An upload of unknown size starts with a 1 GiB volume; when the data outgrows it, the
+volume is detached, extended by a GiB (``os-extend``) and attached again, as glance_store
+does, so the volume ends at the smallest whole number of GiB that holds the image.
+
 NOTE: authentication is Cinder's noauth only (token ``<user>:<project>`` from
 ``cinder_store_user_name``/``cinder_store_project_name``); glance_store's Keystone
-service-user mode and volume extension for uploads of unknown size are not implemented.
+service-user mode is not implemented.
 """
 
 import logging
@@ -161,21 +165,54 @@ class VolumeReader:
 
 
 class CinderWriter(base.Writer):
-    """Write a new volume through its attachment; commit records the image size."""
+    """Write a new volume through its attachment; commit records the image size.
 
-    def __init__(self, store, volume_id, capacity, location):
+    ``growable`` (the upload's size is unknown): a chunk that does not fit extends the
+    volume first (:meth:`_extend`); otherwise it is StorageFull.
+    """
+
+    def __init__(self, store, volume_id, capacity, location, growable=False):
         self.store, self.volume_id, self.capacity, self.location = (
             store, volume_id, capacity, location)
+        self.growable = growable
         self.written = 0
         self.attachment = Attachment(store.api, volume_id, "rw")
 
     def write(self, chunk):
-        """Write ``chunk``; past the volume's size it is StorageFull (no extension)."""
+        """Write ``chunk`` at the end of what is written, extending the volume if allowed.
+
+        :raises: StorageFull, BackendUnavailable
+        """
         if self.written + len(chunk) > self.capacity:
-            raise exceptions.StorageFull(
-                message="Image larger than its %d GiB volume" % (self.capacity // GiB))
+            if not self.growable:
+                raise exceptions.StorageFull(
+                    message="Image larger than its %d GiB volume" % (self.capacity // GiB))
+            self._extend(self.written + len(chunk))
         self.attachment.file.write(bytes(chunk))
         self.written += len(chunk)
+
+    def _extend(self, needed):
+        """Detach, grow the volume to hold ``needed`` bytes, attach again at the end.
+
+        Cinder extends only detached volumes; glance_store grows 1 GiB at a time the same
+        way, so the volume never ends more than a GiB larger than the image.
+        """
+        new_size = math.ceil(needed / GiB)
+        api = self.store.api
+        self.attachment.file.flush()
+        self.attachment.close()
+        self.attachment = None
+        api.wait(self.volume_id, "available")
+        LOG.debug("Extending volume %s to %d GiB", self.volume_id, new_size)
+        api.call("POST", "/volumes/%s/action" % self.volume_id,
+                 {"os-extend": {"new_size": new_size}})
+        volume = api.wait(self.volume_id, "available")
+        if volume["size"] < new_size:
+            raise exceptions.StorageFull(
+                message="Volume %s was not extended to %d GiB" % (self.volume_id, new_size))
+        self.capacity = volume["size"] * GiB
+        self.attachment = Attachment(api, self.volume_id, "rw")
+        self.attachment.file.seek(self.written)
 
     def commit(self):
         """Flush, detach, and store the byte count in the volume metadata."""
@@ -189,7 +226,8 @@ class CinderWriter(base.Writer):
 
     def abort(self):
         """Detach and delete the volume."""
-        self.attachment.close()
+        if self.attachment is not None:
+            self.attachment.close()
         try:
             self.store.delete(self.location)
         except exceptions.NotFound:
@@ -258,7 +296,8 @@ class CinderStore(base.Store):
             return
 
     def begin_add(self, image_id, size):
-        """Create a volume of ceil(size) GiB (1 GiB when unknown) and attach it."""
+        """Create a volume of ceil(size) GiB (1 GiB when unknown) and attach it; an
+        unknown-size upload extends it as it grows."""
         capacity = max(1, math.ceil((size or 0) / GiB))
         body = {"volume": {"size": capacity, "name": "image-%s" % image_id,
                            "metadata": {"glance_image_id": str(image_id),
@@ -270,7 +309,8 @@ class CinderStore(base.Store):
         location = prefix + volume_id
         try:
             self.api.wait(volume_id, "available")
-            return CinderWriter(self, volume_id, capacity * GiB, location)
+            return CinderWriter(self, volume_id, capacity * GiB, location,
+                                growable=not size)
         except BaseException:
             try:
                 self.delete(location)

@@ -49,7 +49,8 @@ def make_cinder_store(url, **overrides):
     conf = cfg.ConfigOpts()
     conf([], project="glance-clone-test", default_config_files=[])
     store = CinderStore(conf, "volumes")
-    conf.set_override("cinder_endpoint_template", url, "volumes")
+    if url:
+        conf.set_override("cinder_endpoint_template", url, "volumes")
     conf.set_override("cinder_volume_type", "ceph", "volumes")
     for name, value in overrides.items():
         conf.set_override(name, value, "volumes")
@@ -109,3 +110,50 @@ def test_location_and_volume_metadata(cinder_url):
         store.delete(url)
     with pytest.raises(exceptions.NotFound):
         store.get_size(url)
+
+
+class _UnsizedStream:
+    """``size`` bytes (a 1 MiB pattern, repeated) through read(); no length told."""
+
+    block = payload(1024 * 1024, seed=7)
+
+    def __init__(self, size):
+        self.position, self.size = 0, size
+
+    def read(self, n=-1):
+        offset = self.position % len(self.block)
+        n = len(self.block) if n is None or n < 0 else n
+        n = min(n, len(self.block) - offset, self.size - self.position)
+        self.position += n
+        return self.block[offset:offset + n]
+
+
+def test_unknown_size_upload_extends_the_volume(cinder_url):
+    """As glance_store: a 1 GiB volume grows a GiB at a time while the data arrives."""
+    import hashlib
+
+    import requests
+    store = make_cinder_store(cinder_url)
+    size = 1024 ** 3 + 5 * 1024 * 1024 + 3
+    url, written, _metadata = store.add(str(uuid.uuid4()), _UnsizedStream(size), None)
+    try:
+        assert written == size
+        volume_id = url.rsplit("/", 1)[1]
+        volume = requests.get(cinder_url + "/volumes/" + volume_id, timeout=30,
+                              headers={"X-Auth-Token": "glance:glance"}).json()["volume"]
+        assert (volume["size"], volume["status"]) == (2, "available")
+        assert volume["metadata"]["image_size"] == str(size)
+        assert store.get_size(url) == size
+        expected, got = hashlib.md5(), hashlib.md5()
+        for chunk in iter(_UnsizedStream(size).read, b""):
+            expected.update(chunk)
+        chunks, total = store.get(url)
+        for chunk in chunks:
+            got.update(chunk)
+        assert total == size and got.hexdigest() == expected.hexdigest()
+        # The extended part reads back too, from an offset inside the second GiB.
+        tail, _ = store.get(url, offset=size - 10, length=10)
+        start = (size - 10) % len(_UnsizedStream.block)
+        assert read_all(tail) == (_UnsizedStream.block * 2)[start:start + 10]
+    finally:
+        store.delete(url)
