@@ -8,9 +8,11 @@ An upload of unknown size starts with a 1 GiB volume; when the data outgrows it,
 volume is detached, extended by a GiB (``os-extend``) and attached again, as glance_store
 does, so the volume ends at the smallest whole number of GiB that holds the image.
 
-NOTE: authentication is Cinder's noauth only (token ``<user>:<project>`` from
-``cinder_store_user_name``/``cinder_store_project_name``); glance_store's Keystone
-service-user mode is not implemented.
+Authentication: glance_store's service-user mode (``cinder_store_auth_address`` with a
+user, password and project or an application credential; Cinder found in the catalog),
+or Cinder's noauth (token ``<user>:<project>``, ``cinder_endpoint_template``).
+NOTE: glance_store's third mode, acting with each request's own token, is not
+implemented: the store interface carries no request context.
 """
 
 import logging
@@ -29,36 +31,131 @@ GiB = 1024 ** 3
 API_VERSION = "volume 3.54"   # attachments API with attach mode (as glance_store)
 
 
+def service_user_auth(store_conf):
+    """Return keystoneauth1 auth for glance_store's service-user options, or None.
+
+    As glance_store's ``is_user_overriden``: an application credential (id, secret) or a
+    user, password and project, each with ``cinder_store_auth_address``.
+    """
+    from keystoneauth1.identity import v3   # NOTE: only needed in this mode
+    address = store_conf.cinder_store_auth_address
+    if not address:
+        return None
+    if (store_conf.cinder_store_application_credential_id
+            and store_conf.cinder_store_application_credential_secret):
+        return v3.ApplicationCredential(
+            auth_url=address,
+            application_credential_id=store_conf.cinder_store_application_credential_id,
+            application_credential_secret=(
+                store_conf.cinder_store_application_credential_secret))
+    if (store_conf.cinder_store_user_name and store_conf.cinder_store_password
+            and store_conf.cinder_store_project_name):
+        return v3.Password(
+            auth_url=address, username=store_conf.cinder_store_user_name,
+            password=store_conf.cinder_store_password,
+            user_domain_name=store_conf.cinder_store_user_domain_name,
+            project_name=store_conf.cinder_store_project_name,
+            project_domain_name=store_conf.cinder_store_project_domain_name)
+    return None
+
+
 class CinderApi:
-    """The few Cinder v3 calls the store makes, with errors as stores exceptions."""
+    """The few Cinder v3 calls the store makes, with errors as stores exceptions.
+
+    Service-user mode (:func:`service_user_auth`): a keystoneauth1 session gets and renews
+    the token, and the endpoint comes from the catalog (``cinder_catalog_info``,
+    ``cinder_os_region_name``), as glance_store's cinderclient does. Otherwise noauth:
+    token ``<user>:<project>`` and ``cinder_endpoint_template``.
+    """
 
     def __init__(self, store_conf):
+        self.store_conf = store_conf
+        self.timeout = store_conf.cinder_state_transition_timeout
+        self.retries = max(0, store_conf.cinder_http_retries)
+        verify = (store_conf.cinder_ca_certificates_file
+                  or not store_conf.cinder_api_insecure)
+        self.headers = {"OpenStack-API-Version": API_VERSION}
+        auth = service_user_auth(store_conf)
+        if auth is not None:
+            from keystoneauth1 import session as ks_session
+            self.keystone = ks_session.Session(auth=auth, verify=verify)
+            self.session = None
+            self.url = None     # from the catalog at the first call
+            return
         project = store_conf.cinder_store_project_name or "glance"
         user = store_conf.cinder_store_user_name or "glance"
         template = store_conf.cinder_endpoint_template or ""
         self.url = template % {"tenant": project, "project_id": project}
-        self.timeout = store_conf.cinder_state_transition_timeout
-        self.retries = max(0, store_conf.cinder_http_retries)
+        self.keystone = None
         self.session = requests.Session()
-        self.session.headers.update({"X-Auth-Token": "%s:%s" % (user, project),
-                                     "OpenStack-API-Version": API_VERSION})
-        self.session.verify = (store_conf.cinder_ca_certificates_file
-                               or not store_conf.cinder_api_insecure)
+        self.session.headers.update(dict(self.headers, **{
+            "X-Auth-Token": "%s:%s" % (user, project)}))
+        self.session.verify = verify
+
+    @property
+    def service_user(self):
+        """True when calls authenticate as the configured Keystone service user."""
+        return self.keystone is not None
+
+    def _endpoint(self):
+        """Return the Cinder URL (from the catalog in service-user mode).
+
+        :raises: AuthorizationFailure, BackendUnavailable, BadStoreConfiguration
+        """
+        if self.url:
+            return self.url
+        from keystoneauth1 import exceptions as ks_exc
+        service_type, service_name, interface = (
+            self.store_conf.cinder_catalog_info.split(":") + ["", ""])[:3]
+        try:
+            url = self.keystone.get_endpoint(
+                service_type=service_type, service_name=service_name or None,
+                interface=interface.replace("URL", "") or "public",
+                region_name=self.store_conf.cinder_os_region_name)
+        except ks_exc.Unauthorized as e:
+            raise exceptions.AuthorizationFailure(
+                message="Keystone refused the cinder store's credentials: %s" % e) from e
+        except ks_exc.ClientException as e:
+            raise exceptions.BackendUnavailable(
+                message="Keystone is unreachable: %s" % e) from e
+        if not url:
+            raise exceptions.BadStoreConfiguration(
+                store_name="cinder", reason="Failed to find Cinder from a service catalog.")
+        self.url = url.rstrip("/")
+        return self.url
+
+    def _send(self, method, path, body):
+        if self.keystone is None:
+            return self.session.request(method, self.url + path, json=body, timeout=60)
+        from keystoneauth1 import exceptions as ks_exc
+        try:
+            return self.keystone.request(self._endpoint() + path, method, json=body,
+                                         headers=self.headers, raise_exc=False,
+                                         timeout=60)
+        except ks_exc.Unauthorized as e:
+            raise exceptions.AuthorizationFailure(
+                message="Keystone refused the cinder store's credentials: %s" % e) from e
+        except ks_exc.ClientException as e:
+            raise requests.ConnectionError(str(e)) from e
 
     def call(self, method, path, body=None):
         """Send one request; return the decoded body (or None).
 
-        :raises: BackendUnavailable, NotFound, InUseByStore, StorageFull
+        :raises: BackendUnavailable, NotFound, InUseByStore, StorageFull,
+                 AuthorizationFailure
         """
         for attempt in range(self.retries + 1):
             try:
-                resp = self.session.request(method, self.url + path, json=body, timeout=60)
+                resp = self._send(method, path, body)
                 break
             except requests.RequestException as e:
                 if attempt == self.retries:
                     raise exceptions.BackendUnavailable(
                         message="Cinder is unreachable: %s" % e) from e
                 time.sleep(0.5)
+        if resp.status_code == 401:
+            raise exceptions.AuthorizationFailure(
+                message="Cinder refused the credentials: %s" % resp.text[:200])
         if resp.status_code == 404:
             raise exceptions.NotFound(message="Cinder: %s %s not found" % (method, path))
         if resp.status_code == 413:
@@ -252,10 +349,11 @@ class CinderStore(base.Store):
         :raises: BadStoreConfiguration
         """
         self.api = CinderApi(self.store_conf)
-        if not self.store_conf.cinder_endpoint_template:
+        if not self.api.service_user and not self.store_conf.cinder_endpoint_template:
             raise exceptions.BadStoreConfiguration(
-                store_name="cinder", reason="cinder_endpoint_template is required (the "
-                                            "Keystone catalog mode is not implemented)")
+                store_name="cinder", reason="set cinder_endpoint_template (noauth Cinder), "
+                "or cinder_store_auth_address with a service user or application "
+                "credential (the per-request user-token mode is not implemented)")
         try:
             import os_brick  # noqa: F401
         except ImportError:

@@ -231,10 +231,32 @@ CINDER_OPTS = [
                 help="Allow to perform insecure SSL requests to cinder."),
     cfg.StrOpt("cinder_ca_certificates_file",
                help="Location of a CA certificates file used for cinder client requests."),
+    cfg.StrOpt("cinder_catalog_info", default="volumev3::publicURL",
+               help="Where to find Cinder in the service catalog, as "
+                    "``<service_type>:<service_name>:<interface>`` (service-user mode)."),
+    cfg.StrOpt("cinder_os_region_name", deprecated_name="os_region_name",
+               help="Region name of the Cinder service in the catalog."),
+    cfg.StrOpt("cinder_store_auth_address",
+               help="The address where the cinder authentication service (Keystone v3) "
+                    "is listening. With ``cinder_store_user_name``, "
+                    "``cinder_store_password`` and ``cinder_store_project_name`` (or an "
+                    "application credential) the store acts as that service user and "
+                    "finds Cinder in its catalog."),
     cfg.StrOpt("cinder_store_user_name",
                help="User name to authenticate against cinder."),
+    cfg.StrOpt("cinder_store_user_domain_name", default="Default",
+               help="Domain of the cinder_store_user_name user."),
+    cfg.StrOpt("cinder_store_password", secret=True,
+               help="Password for the user authenticating against cinder."),
+    cfg.StrOpt("cinder_store_application_credential_id",
+               help="Application credential id used instead of the user and password "
+                    "(with cinder_store_auth_address)."),
+    cfg.StrOpt("cinder_store_application_credential_secret", secret=True,
+               help="Secret of cinder_store_application_credential_id."),
     cfg.StrOpt("cinder_store_project_name",
                help="Project name where the image volume is stored in cinder."),
+    cfg.StrOpt("cinder_store_project_domain_name", default="Default",
+               help="Domain of the cinder_store_project_name project."),
     cfg.StrOpt("cinder_volume_type",
                help="Volume type that will be used for volume creation in cinder."),
     cfg.StrOpt("rootwrap_config", default="/etc/glance/rootwrap.conf",

@@ -9,6 +9,11 @@
 #                           store; the last stdout line is CINDER_URL=http://127.0.0.1:PORT/v3
 #   tools/cinder.sh stop    stop them (only the pids recorded by start)
 #   tools/cinder.sh url     print the URL; exit 0 only if the api answers
+#   tools/cinder.sh keystone-api
+#                           after start: a second cinder-api on the same services with
+#                           Keystone auth (tools/keystone.sh), registered in the catalog
+#                           as volumev3 (RegionOne); the last stdout line is
+#                           CINDER_KEYSTONE_URL=http://127.0.0.1:KPORT/v3
 #
 # State (config, pids, logs) in $GLANCE_CLONE_CACHE/cinder (default
 # ${XDG_CACHE_HOME:-~/.cache}/glance-clone), the venv in .../cinder-venv, the data in the
@@ -21,6 +26,8 @@ VENV="${VENV:-$ROOT/.venv}"
 STATE="$CACHE/cinder"
 PORT="${CINDER_PORT:-28776}"
 URL="http://127.0.0.1:$PORT/v3"
+KPORT="${CINDER_KEYSTONE_PORT:-28777}"
+KURL="http://127.0.0.1:$KPORT/v3"
 CINDER_VERSION=29.0.0
 DB_NAME=glance_clone_cinder
 POOL=volumes
@@ -166,9 +173,81 @@ do_start() {
     echo "CINDER_URL=$URL"
 }
 
+# The Keystone-auth api: same database, queue and volume service as the noauth one.
+write_keystone_conf() {  # keystone URL
+    cat >"$STATE/cinder-keystone.conf" <<EOF
+[DEFAULT]
+auth_strategy = keystone
+osapi_volume_listen_port = $KPORT
+log_file = $STATE/cinder-keystone-api.log
+
+[keystone_authtoken]
+www_authenticate_uri = $1/v3
+auth_url = $1/v3
+auth_type = password
+username = glance
+password = secret
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+EOF
+}
+
+# Make the catalog's volumev3 public endpoint (RegionOne) point at the Keystone-auth api.
+register_volumev3() {  # keystone URL
+    "$CVENV/bin/python" - "$1" "$KURL" <<'PY'
+import sys
+from keystoneauth1 import session
+from keystoneauth1.identity import v3
+keystone, cinder = sys.argv[1], sys.argv[2] + "/$(project_id)s"
+s = session.Session(auth=v3.Password(
+    auth_url=keystone + "/v3", username="admin", password="secret", project_name="admin",
+    user_domain_name="Default", project_domain_name="Default"))
+ks = {"endpoint_filter": {"service_type": "identity", "interface": "public"}}
+services = s.get("/services?type=volumev3", **ks).json()["services"]
+if services:
+    service_id = services[0]["id"]
+else:
+    service_id = s.post("/services", json={"service": {
+        "type": "volumev3", "name": "cinderv3", "enabled": True}}, **ks).json()["service"]["id"]
+endpoints = s.get("/endpoints?service_id=%s&interface=public" % service_id,
+                  **ks).json()["endpoints"]
+if [e["url"] for e in endpoints] != [cinder]:
+    for e in endpoints:
+        s.delete("/endpoints/" + e["id"], **ks)
+    s.post("/endpoints", json={"endpoint": {
+        "service_id": service_id, "interface": "public", "region_id": "RegionOne",
+        "url": cinder, "enabled": True}}, **ks)
+PY
+}
+
+do_keystone_api() {
+    local kurl
+    kurl="$(bash "$ROOT/tools/keystone.sh" start | tail -1 | cut -d= -f2-)"
+    api_up && alive api || die "the noauth cinder is not running (tools/cinder.sh start)"
+    if ! alive keystone-api || ! curl -s -o /dev/null -m 5 "$KURL/"; then
+        rm -f "$STATE/keystone-api.pid"
+        port_busy "$KPORT" && die "port $KPORT on 127.0.0.1 is already in use"
+        write_keystone_conf "$kurl"
+        nohup "$CVENV/bin/cinder-api" --config-file "$STATE/cinder.conf" \
+            --config-file "$STATE/cinder-keystone.conf" \
+            >"$STATE/keystone-api.out" 2>&1 </dev/null 9>&- &
+        echo $! >"$STATE/keystone-api.pid"
+        local end=$(( $(date +%s) + 60 ))
+        until [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "$KURL/types")" = 401 ]; do
+            alive keystone-api || { tail -20 "$STATE/keystone-api.out" >&2; die "cinder-api (keystone) exited"; }
+            [ "$(date +%s)" -lt "$end" ] || die "cinder-api (keystone) not ready after 60 s"
+            sleep 0.5
+        done
+    fi
+    register_volumev3 "$kurl"
+    log "keystone api ready: $KURL"
+    echo "CINDER_KEYSTONE_URL=$KURL"
+}
+
 do_stop() {
     local s f pid
-    for s in $SERVICES; do
+    for s in keystone-api $SERVICES; do
         f="$STATE/$s.pid"
         [ -f "$f" ] || continue
         pid=$(cat "$f")
@@ -189,6 +268,7 @@ exec 9>"$CACHE/cinder.lock"
 flock 9
 case "${1:-}" in
     start) do_start ;;
+    keystone-api) do_keystone_api ;;
     stop) do_stop; log "stopped" ;;
-    *) die "usage: $0 start|stop|url" ;;
+    *) die "usage: $0 start|stop|url|keystone-api" ;;
 esac

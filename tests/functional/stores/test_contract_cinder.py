@@ -157,3 +157,117 @@ def test_unknown_size_upload_extends_the_volume(cinder_url):
         assert read_all(tail) == (_UnsizedStream.block * 2)[start:start + 10]
     finally:
         store.delete(url)
+
+
+# --- service-user mode: Keystone auth, Cinder from the catalog --------------------------
+
+KEYSTONE_PASSWORD = "secret"   # tools/keystone.sh's accounts
+
+
+@pytest.fixture(scope="session")
+def cinder_keystone(cinder_url):
+    """A Keystone-auth cinder-api beside the noauth one; return the Keystone URL."""
+    proc = subprocess.run(["bash", str(REPO_ROOT / "tools" / "cinder.sh"), "keystone-api"],
+                          capture_output=True, text=True, timeout=1200)
+    if proc.returncode != 0:
+        if "keystone.sh" in proc.stderr and "venv" in proc.stderr:
+            pytest.skip("Keystone cannot run here: " + proc.stderr.strip()[-500:])
+        raise RuntimeError(f"tools/cinder.sh keystone-api failed ({proc.returncode}):\n"
+                           f"{proc.stdout}\n{proc.stderr}")
+    keystone = subprocess.run(["bash", str(REPO_ROOT / "tools" / "keystone.sh"), "url"],
+                              capture_output=True, text=True, timeout=60)
+    return keystone.stdout.strip()
+
+
+def keystone_store_options(keystone_url, **overrides):
+    """glance_store's service-user options for tools/keystone.sh's glance account."""
+    options = {"cinder_store_auth_address": keystone_url + "/v3",
+               "cinder_store_user_name": "glance",
+               "cinder_store_password": KEYSTONE_PASSWORD,
+               "cinder_store_project_name": "service"}
+    options.update(overrides)
+    return options
+
+
+def _admin_volume(keystone_url, volume_id):
+    """The volume as an admin of the Keystone-auth api sees it (with its project)."""
+    from keystoneauth1 import session
+    from keystoneauth1.identity import v3
+    admin = session.Session(auth=v3.Password(
+        auth_url=keystone_url + "/v3", username="admin", password=KEYSTONE_PASSWORD,
+        project_name="admin", user_domain_name="Default", project_domain_name="Default"))
+    return admin.get("/volumes/%s" % volume_id, headers={"OpenStack-API-Version":
+                                                          "volume 3.54"},
+                     endpoint_filter={"service_type": "volumev3", "interface": "public"},
+                     ).json()["volume"], admin
+
+
+@pytest.mark.keystone
+class TestCinderKeystoneContract(TestCinderContract):
+    """The contract again, the store acting as a Keystone service user (no template)."""
+
+    @pytest.fixture
+    def store(self, cinder_keystone):
+        return make_cinder_store(None, **keystone_store_options(cinder_keystone))
+
+    def unavailable_store(self, store):
+        return make_cinder_store(None, cinder_http_retries=1, **keystone_store_options(
+            "http://127.0.0.1:%d" % free_port()))
+
+    def bad_auth_store(self, store):
+        return make_cinder_store(None, **keystone_store_options(
+            store.store_conf.cinder_store_auth_address[:-len("/v3")],
+            cinder_store_password="wrong"))
+
+
+@pytest.mark.keystone
+def test_service_user_volumes_belong_to_its_project(cinder_keystone):
+    store = make_cinder_store(None, **keystone_store_options(cinder_keystone))
+    data = payload(54321, seed=3)
+    url, _, _ = store.add(str(uuid.uuid4()), io.BytesIO(data), len(data))
+    try:
+        assert store.api.url.startswith("http://127.0.0.1:28777/v3/")  # from the catalog
+        volume, admin = _admin_volume(cinder_keystone, url.rsplit("/", 1)[1])
+        service = admin.get("/projects?name=service", endpoint_filter={
+            "service_type": "identity", "interface": "public"}).json()["projects"][0]
+        assert volume["os-vol-tenant-attr:tenant_id"] == service["id"]
+        assert read_all(store.get(url)[0]) == data
+    finally:
+        store.delete(url)
+
+
+@pytest.mark.keystone
+def test_application_credential_mode(cinder_keystone):
+    """cinder_store_application_credential_id/secret instead of a password."""
+    import requests
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "glance", "domain": {"name": "Default"}, "password": KEYSTONE_PASSWORD}}},
+        "scope": {"project": {"name": "service", "domain": {"name": "Default"}}}}}
+    resp = requests.post(cinder_keystone + "/v3/auth/tokens", json=body, timeout=60)
+    token, user_id = resp.headers["X-Subject-Token"], resp.json()["token"]["user"]["id"]
+    created = requests.post(
+        cinder_keystone + "/v3/users/%s/application_credentials" % user_id,
+        headers={"X-Auth-Token": token}, timeout=60,
+        json={"application_credential": {"name": "glance-store-" + uuid.uuid4().hex[:8]}})
+    assert created.status_code == 201, created.text
+    credential = created.json()["application_credential"]
+    try:
+        store = make_cinder_store(None, **{
+            "cinder_store_auth_address": cinder_keystone + "/v3",
+            "cinder_store_application_credential_id": credential["id"],
+            "cinder_store_application_credential_secret": credential["secret"]})
+        data = payload(4321, seed=4)
+        url, _, _ = store.add(str(uuid.uuid4()), io.BytesIO(data), len(data))
+        try:
+            assert read_all(store.get(url)[0]) == data
+        finally:
+            store.delete(url)
+    finally:
+        requests.delete(cinder_keystone + "/v3/users/%s/application_credentials/%s"
+                        % (user_id, credential["id"]), headers={"X-Auth-Token": token},
+                        timeout=60)
+
+
+def test_neither_template_nor_service_user_is_a_configuration_error():
+    with pytest.raises(exceptions.BadStoreConfiguration):
+        make_cinder_store(None)
