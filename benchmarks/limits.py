@@ -63,27 +63,27 @@ def disk_write_mbps(size, directory=None):
         os.unlink(path)
 
 
-# Buffers the ceiling's receiver cycles through. A hasher queue holds at most
-# CEILING_QUEUE_DEPTH chunks and its worker one more, so a buffer is free again after
-# CEILING_QUEUE_DEPTH + 1 further reads; the ring is larger than that.
-CEILING_QUEUE_DEPTH = 8
-CEILING_RING = 16
+# Buffers the bare pipeline's receiver cycles through. A hasher queue holds at most
+# BARE_QUEUE_DEPTH chunks and its worker one more, so a buffer is free again after
+# BARE_QUEUE_DEPTH + 1 further reads; the ring is larger than that.
+BARE_QUEUE_DEPTH = 8
+BARE_RING = 16
 
 
-def ceiling_stream(size):
-    """Yield the ``size`` bytes the ceiling sends: 1 MiB pieces of three patterns in turn
+def bare_stream(size):
+    """Yield the ``size`` bytes the bare pipeline sends: 1 MiB pieces of three patterns in turn
     (so a buffer reused too early would change the digest)."""
     patterns = [pattern_chunk(seed) for seed in (1, 2, 3)]
     for i, offset in enumerate(range(0, size, CHUNK)):
         yield patterns[i % 3][:size - offset] if size - offset < CHUNK else patterns[i % 3]
 
 
-def _ceiling_receiver(listener, size, path, result):
+def _bare_receiver(listener, size, path, result):
     """Take ``size`` bytes on one connection into reused buffers, feed md5 and sha512
     threads and write each chunk to ``path``; then answer b'ok'."""
     conn, _addr = listener.accept()
     hashers = [hashlib.md5(), hashlib.sha512()]
-    queues = [queue.Queue(CEILING_QUEUE_DEPTH) for _ in hashers]
+    queues = [queue.Queue(BARE_QUEUE_DEPTH) for _ in hashers]
 
     def work(hasher, q):
         while (chunk := q.get()) is not None:
@@ -92,12 +92,12 @@ def _ceiling_receiver(listener, size, path, result):
                for pair in zip(hashers, queues, strict=True)]
     for t in threads:
         t.start()
-    ring = [bytearray(CHUNK) for _ in range(CEILING_RING)]
+    ring = [bytearray(CHUNK) for _ in range(BARE_RING)]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     got = 0
     try:
         while got < size:
-            view = memoryview(ring[got // CHUNK % CEILING_RING])[:min(CHUNK, size - got)]
+            view = memoryview(ring[got // CHUNK % BARE_RING])[:min(CHUNK, size - got)]
             filled = 0
             while filled < len(view):
                 n = conn.recv_into(view[filled:])
@@ -118,34 +118,38 @@ def _ceiling_receiver(listener, size, path, result):
     result.put(hashers[0].hexdigest())
 
 
-def pipeline_ceiling_mbps(size, directory=None):
-    """Return MB/s of the cheapest upload pipeline Python can run on this machine.
+def bare_pipeline_mbps(size, directory=None):
+    """Return MB/s of the upload's work done by a bare Python pipeline on this machine.
 
-    A bare receiver process (no HTTP, no registry, buffers reused) reads ``size`` bytes
+    A receiver process with no HTTP, no registry and reused buffers reads ``size`` bytes
     from a loopback socket, hashes them with md5 and sha512 in two threads and writes
     them to a file in ``directory``, while this process sends them in 1 MiB pieces as
-    the upload benchmark does. It is what any implementation of the upload, this one
-    included, can at best reach with the same client on the same cores.
+    the upload benchmark does: the same client, cores, digests and file writes as an
+    upload, and nothing else. An upload near this figure loses nothing to the service.
+
+    NOTE: the best of two runs. On a VM the first write of freshly freed memory can cost
+    several times the copy (the host gives the pages back lazily); the second run
+    writes into pages the first one just freed.
     """
-    return pipeline_ceiling(size, directory)[0]
+    return max(bare_pipeline(size, directory)[0] for _ in range(2))
 
 
-def pipeline_ceiling(size, directory=None):
-    """Return (MB/s, md5 hex digest the receiver computed) of the ceiling pipeline."""
+def bare_pipeline(size, directory=None):
+    """Return (MB/s, md5 hex digest the receiver computed) of one bare pipeline run."""
     ctx = multiprocessing.get_context('fork')
-    fd, path = tempfile.mkstemp(prefix='glance-bench-ceiling-', dir=directory)
+    fd, path = tempfile.mkstemp(prefix='glance-bench-bare-', dir=directory)
     os.close(fd)
     listener = socket.create_server(('127.0.0.1', 0))
     result = ctx.Queue()
-    receiver = ctx.Process(target=_ceiling_receiver, args=(listener, size, path, result))
+    receiver = ctx.Process(target=_bare_receiver, args=(listener, size, path, result))
     receiver.start()
     try:
         with socket.create_connection(listener.getsockname()) as conn:
             start = time.perf_counter()
-            for piece in ceiling_stream(size):
+            for piece in bare_stream(size):
                 conn.sendall(piece)
             if conn.recv(2) != b'ok':
-                raise RuntimeError('the ceiling receiver failed')
+                raise RuntimeError('the bare pipeline receiver failed')
             elapsed = time.perf_counter() - start
         return _rate(size, elapsed), result.get(timeout=60)
     finally:
@@ -157,13 +161,13 @@ def pipeline_ceiling(size, directory=None):
 
 
 def machine_limits(size, directory=None):
-    """Return {md5, sha512, disk, parallel, pipeline ceiling} MB/s for ``size`` bytes."""
+    """Return {md5, sha512, disk, parallel, bare pipeline} MB/s for ``size`` bytes."""
     return {
         'md5': digest_mbps('md5', size),
         'sha512': digest_mbps('sha512', size),
         'disk': disk_write_mbps(size, directory),
         'parallel md5+sha512': parallel_digest_mbps(size),
-        'pipeline ceiling': pipeline_ceiling_mbps(size, directory),
+        'bare pipeline': bare_pipeline_mbps(size, directory),
     }
 
 
