@@ -83,6 +83,7 @@ TABLE = [
     (store_exc.ImageSizeLimitExceeded, 413, EXPL),
     (store_exc.StorageWriteDenied, 503, EXPL),
     (store_exc.BackendUnavailable, 503, EXPL),
+    (store_exc.OperationTimeout, 503, EXPL),
     # NOTE: the store refused the service's own credentials or failed on its side: not
     # the caller's fault, and retryable once an operator fixed it (Glance: a bare 500).
     (store_exc.AuthorizationFailure, 503, EXPL),
@@ -192,7 +193,9 @@ def _lookup(ex):
 
 
 def _message(ex):
-    for attr in ('message', 'msg'):
+    # NOTE: 'msg' first: a store error keeps its formatted text there, while its
+    # 'message' is the class's %-template.
+    for attr in ('msg', 'message'):
         value = getattr(ex, attr, None)
         if isinstance(value, str):
             return value
