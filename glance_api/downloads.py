@@ -30,7 +30,8 @@ _RANGE_RE = re.compile(r'bytes *= *(\d*) *- *(\d*)', re.I)
 _CONTENT_RANGE_RE = re.compile(r'bytes (?:(\d+)-(\d+)|[*])/(?:(\d+)|[*])')
 # Store errors after which the next location may still serve the data.
 _RETRYABLE = (store_exc.NotFound, store_exc.BackendUnavailable, store_exc.BadStoreUri,
-              store_exc.UnknownScheme, store_exc.StoreGetNotSupported, OSError)
+              store_exc.UnknownScheme, store_exc.StoreGetNotSupported,
+              store_exc.OperationTimeout, OSError)
 
 
 class Download:

@@ -140,6 +140,8 @@ def upload_failure_message(image_id, error):
         return 'Image storage media is full: %s' % error
     if isinstance(error, store_exc.StorageWriteDenied):
         return 'Insufficient permissions on image storage media: %s' % error
+    if isinstance(error, store_exc.OperationTimeout):
+        return 'Filesystem store operation timed out: %s' % error.msg
     kind = 'HTTP error' if isinstance(error, api_exc.ApiError) else 'internal error'
     return ('Failed to upload image data for image %s due to %s: %s'
             % (image_id, kind, getattr(error, 'msg', None) or error))

@@ -69,6 +69,19 @@ FILESYSTEM_OPTS = [
     cfg.BoolOpt("filesystem_thin_provisioning", default=False,
                 help="Do not write chunks made only of null bytes: the file gets holes "
                      "(sparse) that read back as zeros and use no space."),
+    cfg.IntOpt("filesystem_store_timeout", default=0, min=0,
+               help="Timeout for filesystem operations (seconds). 0 disables the "
+                    "protection (blocking IO). When > 0, the calls that can hang on a "
+                    "dead network filesystem (opening, sizing and deleting image files, "
+                    "free-space checks) run in a thread pool, and one that exceeds the "
+                    "timeout fails with 503 instead of holding the request forever. "
+                    "Recommended: 30 seconds for network storage."),
+    cfg.IntOpt("filesystem_store_thread_pool_size", default=10, min=1,
+               help="Thread pool size for timeout-protected operations (only with "
+                    "filesystem_store_timeout > 0); one pool per store and process."),
+    cfg.IntOpt("filesystem_store_threadpool_threshold", default=75, min=0, max=100,
+               help="Thread pool usage (percent) above which a warning is logged that "
+                    "the pool is getting busy (only with filesystem_store_timeout > 0)."),
 ]
 
 HTTP_OPTS = [

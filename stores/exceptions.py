@@ -98,3 +98,11 @@ class ImageSizeLimitExceeded(StoreError):
 class BadStoreConfiguration(StoreError):
     message = ("Store %(store_name)s could not be configured correctly. "
                "Reason: %(reason)s")
+
+
+class OperationTimeout(StoreError):
+    """A filesystem call outlived ``filesystem_store_timeout`` (glance_store's
+    TimeoutError; a builtin of that name exists, hence this one)."""
+
+    message = ("Operation timed out after %(timeout)ds. Check storage health and "
+               "connectivity.")

@@ -13,6 +13,7 @@ from stores import base
 from stores import config
 from stores import exceptions
 from stores import fsconfig
+from stores import timeouts
 
 LOG = logging.getLogger(__name__)
 
@@ -175,6 +176,12 @@ class FilesystemStore(base.Store):
     def _read_options(self):
         self.chunk_size = self.store_conf.filesystem_store_chunk_size
         self.thin_provisioning = self.store_conf.filesystem_thin_provisioning
+        # NOTE: opening, sizing and deleting files and free-space checks get a deadline
+        # (filesystem_store_timeout); glance_store guards sizing, deleting and statvfs.
+        self.timeouts = timeouts.TimeoutExecutor(
+            self.store_conf.filesystem_store_timeout,
+            self.store_conf.filesystem_store_thread_pool_size,
+            self.store_conf.filesystem_store_threadpool_threshold)
         self.file_perm = self.store_conf.filesystem_store_file_perm
         fdir = self.store_conf.filesystem_store_datadir
         self.datadir = fdir
@@ -226,7 +233,7 @@ class FilesystemStore(base.Store):
     def _open(self, location):
         path = self._path(location)
         try:
-            fileobj = open(path, "rb")
+            fileobj = self.timeouts.run(open, path, "rb", discard=_close)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise exceptions.NotFound(image=path) from None
         except PermissionError:
@@ -260,20 +267,23 @@ class FilesystemStore(base.Store):
     def get_size(self, location):
         """Return the file size.
 
-        :raises: NotFound, BadStoreUri
+        :raises: NotFound, BadStoreUri, OperationTimeout
         """
         path = self._path(location)
         try:
-            return os.stat(path).st_size
+            return self.timeouts.run(os.stat, path).st_size
         except (FileNotFoundError, NotADirectoryError):
             raise exceptions.NotFound(image=path) from None
 
     def delete(self, location):
         """Remove the file.
 
-        :raises: NotFound, Forbidden, BadStoreUri
+        :raises: NotFound, Forbidden, BadStoreUri, OperationTimeout
         """
-        path = self._path(location)
+        self.timeouts.run(self._delete, self._path(location))
+
+    @staticmethod
+    def _delete(path):
         # NOTE: an upload that died leaves its temporary file beside the final name
         # (begin_add); deleting the location removes it too (the scrubber's cleanup).
         temps = glob.glob(os.path.join(glob.escape(os.path.dirname(path)),
@@ -294,20 +304,20 @@ class FilesystemStore(base.Store):
     def begin_add(self, image_id, size):
         """Open a temporary file in the best data directory for ``size`` bytes.
 
-        :raises: Duplicate, StorageFull, StorageWriteDenied, BadStoreUri
+        :raises: Duplicate, StorageFull, StorageWriteDenied, BadStoreUri, OperationTimeout
         """
         image_id = str(image_id)
         if not image_id or "/" in image_id or "\0" in image_id or image_id in (".", ".."):
             raise exceptions.BadStoreUri(uri=image_id)
         datadir = self._find_best_datadir(size or 0)
         final_path = os.path.join(datadir, image_id)
-        if os.path.lexists(final_path):
+        if self.timeouts.run(os.path.lexists, final_path):
             raise exceptions.Duplicate(image=final_path)
         temp_path = os.path.join(datadir, ".%s.%s%s" % (image_id, uuid.uuid4().hex[:12],
                                                          TEMP_SUFFIX))
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(temp_path, flags, 0o666)
+            fd = self.timeouts.run(os.open, temp_path, flags, 0o666, discard=os.close)
         except OSError as e:
             mapped = storage_error(e)
             if mapped is None:
@@ -322,7 +332,7 @@ class FilesystemStore(base.Store):
         for priority in sorted(self.datadirs, reverse=True):
             best, best_free = None, -1
             for datadir in self.datadirs[priority]:
-                free = _free_space(datadir)
+                free = self.timeouts.run(_free_space, datadir)
                 if free >= image_size and free > best_free:
                     best, best_free = datadir, free
             if best:
@@ -350,6 +360,10 @@ class FilesystemStore(base.Store):
                       "defined in metadata: %s. An empty dictionary will be returned "
                       "to the client.", path, json.dumps(self.metadata))
         return {}
+
+
+def _close(fileobj):
+    fileobj.close()
 
 
 def _free_space(path):
