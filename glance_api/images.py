@@ -200,6 +200,11 @@ class ImageResource:
                    % {'id': image_id, 'exc': e.msg})
             LOG.warning(msg)
             raise exc.Conflict(msg) from None
+        except store_exc.OperationTimeout as e:
+            msg = ('Image %(id)s could not be deleted because the filesystem store '
+                   'operation timed out: %(exc)s' % {'id': image_id, 'exc': e.msg})
+            LOG.error(msg)
+            raise exc.ServiceUnavailable(msg) from None
         gone = 'pending_delete' if api.conf.delayed_delete and active_locations(image) \
             else 'deleted'
         api.notifier.image('image.delete', dict(image, status=gone), notifier.deleted())

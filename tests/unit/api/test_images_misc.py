@@ -110,6 +110,19 @@ def test_delete_store_error_keeps_image_active(env, error, status):
     assert row['status'] == 'active' and not row['deleted']
 
 
+def test_delete_store_timeout_answers_glance_503(env):
+    image = _with_data(env, FakeStore(fail=store_exc.OperationTimeout(timeout=30)))
+    resp = env.client.simulate_delete('/v2/images/' + image['id'],
+                                      headers=dict(P1, Accept='application/json'))
+    assert resp.status_code == 503
+    assert env.message(resp).startswith(
+        'Image %s could not be deleted because the filesystem store operation timed out: '
+        'Operation timed out after 30s. Check storage health and connectivity.'
+        % image['id'])
+    row = env.registry.images[image['id']]
+    assert row['status'] == 'active' and not row['deleted']
+
+
 def _action(env, image_id, action, headers=JH):
     return env.client.simulate_post('/v2/images/%s/actions/%s' % (image_id, action),
                                     headers=headers)
