@@ -48,7 +48,7 @@ class Api:
         self.schema = schemas.ImageSchema(conf, props, required)
         self.protections = property_protections.load(conf, self.policy)  # None: not set
         self.view = ImageView(conf, self.protections)
-        self.task_pool = tasks.TaskPool()
+        self.task_pool = tasks.TaskPool(conf.wsgi.task_pool_threads)
         self.image_cache = image_cache.from_conf(conf, registry, stores)   # None: off
         self.cache_downloads = self.image_cache is not None and image_cache.caching_enabled(conf)
         self.notifier = Notifier(conf)   # [oslo_messaging_notifications]; no-op when unset

@@ -77,16 +77,31 @@ Related options:
 ]
 
 
+# NOTE: name, group, default and help text as Glance 33's glance/common/config.py.
+wsgi_opts = [
+    cfg.IntOpt('task_pool_threads', default=POOL_SIZE, min=1, help="""
+The number of threads (per worker process) in the pool for processing
+asynchronous tasks. This controls how many asynchronous tasks (i.e. for
+image interoperable import) each worker can run at a time. If this is
+too large, you *may* have increased memory footprint per worker and/or you
+may overwhelm other system resources such as disk or outbound network
+bandwidth. If this is too small, image import requests will have to wait
+until a thread becomes available to begin processing."""),
+]
+
+
 def register_opts(conf):
     """Register the task and secure-hash options (and the URL filter's) on conf."""
     conf.register_opts(task_opts, group='task')
+    conf.register_opts(wsgi_opts, group='wsgi')
     conf.register_opts(hash_opts)
     url_filter.register_opts(conf)
 
 
 def list_opts():
     """Return the options of this module for oslo-config-generator."""
-    return [(None, hash_opts), ('task', task_opts)] + url_filter.list_opts()
+    return ([(None, hash_opts), ('task', task_opts), ('wsgi', wsgi_opts)]
+            + url_filter.list_opts())
 
 
 def host_marker(conf):
