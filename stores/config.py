@@ -184,11 +184,38 @@ SWIFT_OPTS = [
     cfg.StrOpt("swift_store_key", secret=True,
                help="Auth key for the user authenticating against the Swift "
                     "authentication service."),
+    cfg.StrOpt("swift_store_application_credential_id", secret=True,
+               help="Keystone application credential ID to authenticate against Swift "
+                    "with (together with ``swift_store_application_credential_secret`` "
+                    "and ``swift_store_auth_address``) instead of ``swift_store_user`` "
+                    "and ``swift_store_key``; such locations carry no credentials. Used "
+                    "when ``swift_store_config_file`` is not set."),
+    cfg.StrOpt("swift_store_application_credential_secret", secret=True,
+               help="Secret of the application credential "
+                    "``swift_store_application_credential_id``."),
+    cfg.StrOpt("swift_store_project_name",
+               deprecated_for_removal=True,
+               deprecated_reason="The option 'project_name' in the Swift back-end "
+                                 "configuration file is used instead.",
+               help="Project name for authenticating with application credentials against "
+                    "the Swift authentication service. Keystone scopes the token to the "
+                    "application credential's own project."),
+    cfg.StrOpt("swift_store_project_id",
+               deprecated_for_removal=True,
+               deprecated_reason="The option 'project_id' in the Swift back-end "
+                                 "configuration file is used instead.",
+               help="Project ID for authenticating with application credentials against "
+                    "the Swift authentication service. Keystone scopes the token to the "
+                    "application credential's own project."),
     cfg.StrOpt("swift_store_config_file",
                help="Path of the file with the Swift account references: sections with "
-                    "``auth_address``, ``user``, ``key`` (and optionally "
-                    "``auth_version``, ``user_domain_id``, ``project_domain_id``). When "
-                    "set, locations are ``swift+config://<reference>/...`` and carry no "
+                    "``auth_address`` and either ``user`` (``project:user`` for "
+                    "Keystone) and ``key``, or ``application_credential_id`` and "
+                    "``application_credential_secret`` (and optionally ``project_name``, "
+                    "``project_id``); optionally ``auth_version``, ``user_domain_id`` or "
+                    "``user_domain_name``, ``project_domain_id`` or "
+                    "``project_domain_name`` (default: domain id ``default``). When set, "
+                    "locations are ``swift+config://<reference>/...`` and carry no "
                     "credentials."),
 ]
 

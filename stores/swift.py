@@ -7,7 +7,15 @@ container plus a Dynamic Large Object manifest ``<image id>`` (``X-Object-Manife
 <container>/<image id>-``), so images written by real Glance are readable here and the
 other way round. Locations are ``swift+config://<reference>/<container>/<id>`` when
 ``swift_store_config_file`` names the accounts, else ``swift+http(s)://<user>:<key>@<auth
-address without scheme>/<container>/<id>`` (glance_store puts the credentials in the URI).
+address without scheme>/<container>/<id>`` (glance_store puts the credentials in the URI;
+with an application credential it puts none and the configured one is used).
+
+Authentication: auth version 1 (tempauth-style ``/auth/v1.0``) through swiftclient; auth
+versions 3 and 2 through a keystoneauth session per account, as glance_store's connection
+manager does: a password (``project:user`` and key, with the user/project domains) or a v3
+application credential, the storage URL from the catalog (``swift_store_service_type``,
+``swift_store_endpoint_type``, ``swift_store_region``) unless ``swift_store_endpoint`` is
+set. The session keeps the token and renews it before it expires.
 
 Data streams through in chunks (stores/swift_upload.py): each segment is sent by a helper
 thread fed through a small bounded queue, so a few segments can be in flight at once (one
@@ -15,7 +23,6 @@ finishing on the server while the next streams) and memory stays at a few chunks
 thread.
 """
 
-import configparser
 import logging
 import re
 import threading
@@ -26,6 +33,7 @@ import swiftclient
 from stores import base
 from stores import config
 from stores import exceptions
+from stores import swift_auth
 from stores.swift_upload import (
     ERRORS, RETRIES, STARTING_BACKOFF, TIMEOUT, SwiftWriter, delete_ignoring_404, reraise,
 )
@@ -61,38 +69,6 @@ class SwiftLocation:
         return "%s://%s%s/%s/%s" % (scheme, creds, address, self.container, self.obj)
 
 
-def load_references(path):
-    """Return {reference: {auth_address, user, key, ...}} from a swift accounts file.
-
-    :raises: BadStoreConfiguration
-    """
-    parser = configparser.ConfigParser()
-    try:
-        with open(path) as f:
-            parser.read_file(f)
-    except (OSError, configparser.Error) as e:
-        raise exceptions.BadStoreConfiguration(
-            store_name="swift", reason="swift config file %s: %s" % (path, e)) from None
-    refs = {}
-    for section in parser.sections():
-        ref = {k: _unquote(v) for k, v in parser.items(section)}
-        if not all(ref.get(k) for k in ("auth_address", "user", "key")):
-            raise exceptions.BadStoreConfiguration(
-                store_name="swift",
-                reason="reference %s needs auth_address, user and key" % section)
-        refs[section] = ref
-    return refs
-
-
-def _unquote(value):
-    if value and value[0] in "\"'":
-        if len(value) == 1 or value[-1] != value[0]:
-            raise exceptions.BadStoreConfiguration(
-                store_name="swift", reason="Non-closed quote: %s" % value)
-        return value[1:-1]
-    return value
-
-
 class SwiftStore(base.Store):
     """Images as Swift objects; segments plus a DLO manifest for large ones."""
 
@@ -106,6 +82,7 @@ class SwiftStore(base.Store):
         super().__init__(conf, backend_group)
         self.references = {}
         self._tokens = {}
+        self._sessions = {}
         self._tokens_lock = threading.Lock()
         self._read_options()
 
@@ -123,12 +100,24 @@ class SwiftStore(base.Store):
         }
         self.references = {}
         if sc.swift_store_config_file:
-            self.references = load_references(sc.swift_store_config_file)
-        elif sc.swift_store_auth_address and sc.swift_store_user and sc.swift_store_key:
-            self.references = {sc.default_swift_reference: {
-                "auth_address": sc.swift_store_auth_address,
-                "user": sc.swift_store_user, "key": sc.swift_store_key,
-                "auth_version": sc.swift_store_auth_version}}
+            self.references = swift_auth.load_references(sc.swift_store_config_file,
+                                                         sc.swift_store_auth_version)
+            return
+        # The plain options, as glance_store: an application credential if both halves
+        # are set, else user and key.
+        raw = {"auth_address": sc.swift_store_auth_address}
+        if sc.swift_store_application_credential_id and \
+                sc.swift_store_application_credential_secret:
+            raw.update(application_credential_id=sc.swift_store_application_credential_id,
+                       application_credential_secret=(
+                           sc.swift_store_application_credential_secret),
+                       project_name=sc.swift_store_project_name,
+                       project_id=sc.swift_store_project_id)
+        else:
+            raw.update(user=sc.swift_store_user, key=sc.swift_store_key)
+        ref = swift_auth.account_settings(raw, sc.swift_store_auth_version)
+        if ref is not None:
+            self.references = {sc.default_swift_reference: ref}
 
     def configure(self):
         """Read the account of new images; raise BadStoreConfiguration if unusable."""
@@ -176,8 +165,8 @@ class SwiftStore(base.Store):
             parts = path.split("/")
             if len(parts) != 2 or not all(parts):
                 raise exceptions.BadStoreUri(uri=url)
-            return SwiftLocation(scheme, ref["auth_address"], ref["user"], ref["key"],
-                                 parts[0], parts[1], reference=netloc)
+            return SwiftLocation(scheme, ref["auth_address"], ref.get("user"),
+                                 ref.get("key"), parts[0], parts[1], reference=netloc)
         user = key = None
         if "@" in netloc:
             creds, netloc = netloc.rsplit("@", 1)
@@ -218,41 +207,87 @@ class SwiftStore(base.Store):
         if seed:
             container = "%s_%s" % (container, str(image_id)[:seed])
         reference = name if self.store_conf.swift_store_config_file else None
-        return SwiftLocation("swift+http", ref["auth_address"], ref["user"], ref["key"],
-                             container, str(image_id), reference=reference)
+        return SwiftLocation("swift+http", ref["auth_address"], ref.get("user"),
+                             ref.get("key"), container, str(image_id), reference=reference)
 
     # --- connections -----------------------------------------------------------
 
+    def account(self, loc):
+        """Return the account (swift_auth.account_settings) ``loc`` is read with.
+
+        A ``swift+config`` location uses its reference. A location with ``user:key@`` uses
+        those with the auth version and domains of the default reference; one without
+        credentials uses the application credential of the default reference (glance_store
+        falls back to the configured one the same way).
+        :raises: BadStoreUri
+        """
+        if loc.reference:
+            return self.references[loc.reference]
+        sc = self.store_conf
+        default = self.references.get(sc.default_swift_reference)
+        if loc.user and loc.key:
+            creds = {"user": loc.user, "key": loc.key}
+            ref = swift_auth.account_settings(
+                dict(default or {}, auth_address=loc.auth_address, **creds),
+                (default or {}).get("auth_version") or sc.swift_store_auth_version)
+        elif default and default["application_credential_id"]:
+            ref = dict(default)
+        else:
+            raise exceptions.BadStoreUri(
+                message="Location is missing user:password or application credential "
+                        "information.")
+        ref["auth_address"] = loc.auth_address
+        return ref
+
     def connect(self, loc):
-        """Return a swiftclient Connection for the account of ``loc`` (tokens cached)."""
-        ref = self.references.get(loc.reference or "", {})
-        version = str(ref.get("auth_version") or self.store_conf.swift_store_auth_version)
-        user, os_options = loc.user, dict(self.os_options)
-        if version != "1" and ":" in user:
-            # Keystone: "project:user", as glance_store splits it.
-            os_options["project_name"], user = user.split(":", 1)
-            os_options["tenant_name"] = os_options["project_name"]
-        if version == "3":
-            os_options["user_domain_id"] = ref.get("user_domain_id", "default")
-            os_options["project_domain_id"] = ref.get("project_domain_id", "default")
-        key = (loc.auth_address, loc.user, loc.key)
+        """Return a swiftclient Connection for the account of ``loc``.
+
+        Auth v1 tokens are cached here; Keystone tokens by the account's session.
+        :raises: BadStoreUri
+        """
+        ref = self.account(loc)
+        version = ref["auth_version"]
+        sc = self.store_conf
+        common = dict(insecure=self.insecure, cacert=self.cacert,
+                      ssl_compression=sc.swift_store_ssl_compression, retries=RETRIES,
+                      starting_backoff=STARTING_BACKOFF, max_backoff=2, timeout=TIMEOUT)
+        if version != "1":
+            os_options = dict(self.os_options)
+            if sc.swift_store_endpoint:
+                os_options["object_storage_url"] = sc.swift_store_endpoint
+            conn = swiftclient.Connection(session=self._session(ref), os_options=os_options,
+                                          **common)
+            conn.cache_key = None
+            return conn
+        key = (ref["auth_address"], ref["user"], ref["key"])
         with self._tokens_lock:
             cached = self._tokens.get(key)
-        endpoint = self.store_conf.swift_store_endpoint
+        endpoint = sc.swift_store_endpoint
         conn = swiftclient.Connection(
-            authurl=loc.auth_address, user=user, key=loc.key, auth_version=version,
-            os_options=os_options, insecure=self.insecure, cacert=self.cacert,
-            ssl_compression=self.store_conf.swift_store_ssl_compression,
-            retries=RETRIES, starting_backoff=STARTING_BACKOFF, max_backoff=2,
-            timeout=TIMEOUT,
+            authurl=ref["auth_address"], user=ref["user"], key=ref["key"],
+            auth_version=version, os_options=dict(self.os_options),
             preauthurl=endpoint or (cached[0] if cached else None),
-            preauthtoken=cached[1] if cached else None)
+            preauthtoken=cached[1] if cached else None, **common)
         conn.cache_key = key
         return conn
 
+    def _session(self, ref):
+        """Return the (cached) keystoneauth session of a Keystone account.
+
+        :raises: BadStoreUri (a user without its project)
+        """
+        key = tuple(sorted(ref.items()))
+        with self._tokens_lock:
+            sess = self._sessions.get(key)
+        if sess is not None:
+            return sess
+        sess = swift_auth.keystone_session(ref, self.insecure, self.cacert, TIMEOUT)
+        with self._tokens_lock:
+            return self._sessions.setdefault(key, sess)
+
     def remember(self, conn):
-        """Keep the token of ``conn`` for the next connections to the same account."""
-        if conn.url and conn.token:
+        """Keep the auth v1 token of ``conn`` for the next connections to the account."""
+        if conn.cache_key and conn.url and conn.token:
             with self._tokens_lock:
                 self._tokens[conn.cache_key] = (conn.url, conn.token)
 

@@ -12,6 +12,7 @@ from concurrent import futures
 
 import requests
 import swiftclient
+from keystoneauth1 import exceptions as ks_exceptions
 
 from stores import base
 from stores import exceptions
@@ -34,6 +35,8 @@ def reraise(e, what):
     """Raise the stores exception for swiftclient/requests error ``e``."""
     if isinstance(e, exceptions.StoreError):
         raise e
+    if isinstance(e, ks_exceptions.ClientException):
+        _reraise_keystone(e)
     status = getattr(e, "http_status", None)
     if isinstance(e, swiftclient.ClientException) and status is not None:
         if status == 404:
@@ -57,7 +60,28 @@ def reraise(e, what):
     raise exceptions.BackendUnavailable() from e
 
 
-ERRORS = (swiftclient.ClientException, requests.RequestException, OSError)
+def _reraise_keystone(e):
+    """Raise the stores exception for a keystoneauth error (Keystone auth, catalog)."""
+    status = getattr(e, "http_status", None)
+    # NOTE: 404: Keystone's answer for an application credential that does not exist
+    # (or was deleted); every keystoneauth HTTP error here comes from authenticating.
+    if status in (401, 403, 404):
+        raise exceptions.AuthorizationFailure(
+            message="Keystone rejected the Swift credentials: %s" % e) from e
+    if isinstance(e, ks_exceptions.CatalogException):
+        raise exceptions.BackendException(
+            message="Cannot find swift service endpoint : %s" % e) from e
+    if isinstance(e, (ks_exceptions.ConnectionError, ks_exceptions.DiscoveryFailure)) \
+            or (status is not None and (status >= 500 or status == 408)):
+        LOG.warning("Keystone is unavailable for Swift: %s", e)
+        raise exceptions.BackendUnavailable() from e
+    raise exceptions.BackendException(message="Keystone error for Swift: %s" % e) from e
+
+
+# NOTE: keystoneauth's errors (token, catalog) are not swiftclient's: swiftclient lets
+# them through from the session.
+ERRORS = (swiftclient.ClientException, requests.RequestException, OSError,
+          ks_exceptions.ClientException)
 
 
 def delete_ignoring_404(conn, container, name):

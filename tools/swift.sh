@@ -5,13 +5,24 @@
 #
 #   tools/swift.sh start   build the venv once, start if not running; the last stdout line
 #                          is SWIFT_URL=http://127.0.0.1:PORT
-#   tools/swift.sh stop    stop it (only the pids recorded in its pid files); data is kept
+#   tools/swift.sh keystone-proxy
+#                          after start: a second proxy-server on the same rings, storage
+#                          servers and memcached, with Keystone auth (tools/keystone.sh;
+#                          keystonemiddleware authtoken + swift keystoneauth, operator_roles
+#                          admin,member, accounts AUTH_<project id>), registered in the
+#                          catalog as object-store (RegionOne, public
+#                          http://127.0.0.1:KPORT/v1/AUTH_$(project_id)s); the last stdout
+#                          line is SWIFT_KEYSTONE_URL=http://127.0.0.1:KPORT. The first
+#                          run pip-installs keystonemiddleware into the swift venv.
+#   tools/swift.sh stop    stop it and the keystone proxy (only the pids recorded in their
+#                          pid files); data is kept
 #   tools/swift.sh url     print the proxy URL; exit 0 only if it is running and answering
 #   tools/swift.sh purge   stop and delete the objects and rings
 #
 # Proxy http://127.0.0.1:$SWIFT_PORT (default 28180): Swift API /v1, tempauth /auth/v1.0,
 # the S3 API (s3api, path-style, region us-east-1). Account/container/object servers and
-# memcached listen on the next ports (+2, +3, +4, +5). 1-replica rings, one device.
+# memcached listen on the next ports (+2, +3, +4, +5), the keystone proxy on +6
+# ($SWIFT_KEYSTONE_PORT, default 28186). 1-replica rings, one device.
 # Middleware includes container_quotas and account_quotas, so a full store can be tested.
 # Credentials (tempauth): test:tester / testing (.admin), test2:tester2 / testing2 (.admin),
 # test:tester3 / testing3, admin:admin / admin (.reseller_admin).
@@ -29,6 +40,7 @@ ACCT_PORT=$((PROXY_PORT + 2))
 CONT_PORT=$((PROXY_PORT + 3))
 OBJ_PORT=$((PROXY_PORT + 4))
 MC_PORT=$((PROXY_PORT + 5))
+KPROXY_PORT="${SWIFT_KEYSTONE_PORT:-$((PROXY_PORT + 6))}"
 PART_POWER=8
 ETC="$STATE/etc"
 RUN="$STATE/run"
@@ -246,19 +258,176 @@ launch() {  # name, command...
     echo $! >"$RUN/$name.pid"
 }
 
+stop_pid() {  # pid file
+    local f=$1 pid
+    [ -f "$f" ] || return 0
+    pid="$(cat "$f")"
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+}
+
 do_stop() {
-    local s f pid
-    for s in proxy object container account memcached; do
-        f="$RUN/$s.pid"
-        [ -f "$f" ] || continue
-        pid="$(cat "$f")"
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-        fi
-        rm -f "$f"
+    local s
+    for s in proxy-keystone proxy object container account memcached; do
+        stop_pid "$RUN/$s.pid"
     done
+}
+
+# --- the Keystone-auth proxy -------------------------------------------------------
+
+port_busy() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+build_keystone_venv() {
+    [ -f "$VENV/.installed-keystonemiddleware" ] && return 0
+    log "installing keystonemiddleware into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check keystonemiddleware \
+        >"$LOG/pip-keystone.log" 2>&1 \
+        || { tail -20 "$LOG/pip-keystone.log" >&2; die "pip could not install keystonemiddleware"; }
+    touch "$VENV/.installed-keystonemiddleware"
+}
+
+keystone_proxy_conf() {  # keystone URL
+    common_default "$KPROXY_PORT"
+    cat <<EOF
+
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl ratelimit authtoken keystoneauth copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+allow_account_management = true
+account_autocreate = true
+
+[filter:authtoken]
+paste.filter_factory = keystonemiddleware.auth_token:filter_factory
+www_authenticate_uri = $1/v3
+auth_url = $1/v3
+auth_type = password
+username = glance
+password = secret
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+delay_auth_decision = True
+# Tokens cached through the proxy's memcache client (memcached on +5).
+cache = swift.cache
+
+[filter:keystoneauth]
+use = egg:swift#keystoneauth
+operator_roles = admin,member
+reseller_prefix = AUTH_
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = $HOST:$MC_PORT
+
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:bulk]
+use = egg:swift#bulk
+[filter:tempurl]
+use = egg:swift#tempurl
+[filter:ratelimit]
+use = egg:swift#ratelimit
+[filter:copy]
+use = egg:swift#copy
+[filter:container-quotas]
+use = egg:swift#container_quotas
+[filter:account-quotas]
+use = egg:swift#account_quotas
+[filter:slo]
+use = egg:swift#slo
+allow_async_delete = false
+[filter:dlo]
+use = egg:swift#dlo
+[filter:versioned_writes]
+use = egg:swift#versioned_writes
+allow_versioned_writes = true
+[filter:symlink]
+use = egg:swift#symlink
+EOF
+}
+
+# Make the catalog's object-store public endpoint (RegionOne) the keystone proxy, then
+# check a round trip as glance through the catalog (token, container and object PUT/GET).
+register_and_probe() {  # keystone URL
+    "$VENV/bin/python" - "$1" "http://$HOST:$KPROXY_PORT/v1/AUTH_\$(project_id)s" <<'PY'
+import sys
+from keystoneauth1 import session
+from keystoneauth1.identity import v3
+keystone, url = sys.argv[1], sys.argv[2]
+def login(user, project):
+    return session.Session(auth=v3.Password(
+        auth_url=keystone + "/v3", username=user, password="secret", project_name=project,
+        user_domain_name="Default", project_domain_name="Default"), timeout=30)
+s = login("admin", "admin")
+ks = {"endpoint_filter": {"service_type": "identity", "interface": "public"}}
+services = s.get("/services?type=object-store", **ks).json()["services"]
+if services:
+    service_id = services[0]["id"]
+else:
+    service_id = s.post("/services", json={"service": {
+        "type": "object-store", "name": "swift", "enabled": True}}, **ks).json()["service"]["id"]
+endpoints = s.get("/endpoints?service_id=%s&interface=public" % service_id,
+                  **ks).json()["endpoints"]
+if [(e["url"], e["region_id"]) for e in endpoints] != [(url, "RegionOne")]:
+    for e in endpoints:
+        s.delete("/endpoints/" + e["id"], **ks)
+    s.post("/endpoints", json={"endpoint": {
+        "service_id": service_id, "interface": "public", "region_id": "RegionOne",
+        "url": url, "enabled": True}}, **ks)
+g = login("glance", "service")
+sw = {"endpoint_filter": {"service_type": "object-store", "interface": "public",
+                          "region_name": "RegionOne"}}
+assert g.put("/_probe", **sw).status_code in (201, 202), "container put"
+assert g.put("/_probe/o", data=b"ok", **sw).status_code == 201, "object put"
+assert g.get("/_probe/o", **sw).content == b"ok", "object get"
+assert g.delete("/_probe/o", **sw).status_code == 204, "object delete"
+PY
+}
+
+do_keystone_proxy() {
+    local kurl pidf="$RUN/proxy-keystone.pid" conf="$ETC/proxy-server-keystone.conf"
+    # NOTE: 9>&-: keystone.sh takes its own lock; it must not inherit this one.
+    kurl="$(bash "$(dirname "$0")/keystone.sh" start 9>&- | tail -1 | cut -d= -f2-)"
+    [ -n "$kurl" ] || die "tools/keystone.sh start printed no URL"
+    [ -x "$VENV/bin/python" ] && running || die "swift is not running (tools/swift.sh start)"
+    build_keystone_venv
+    keystone_proxy_conf "$kurl" >"$conf.new"
+    if alive "$pidf" && cmp -s "$conf.new" "$conf" \
+            && [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 \
+                    "http://$HOST:$KPROXY_PORT/healthcheck")" = 200 ]; then
+        rm -f "$conf.new"
+    else
+        stop_pid "$pidf"
+        mv "$conf.new" "$conf"
+        port_busy "$KPROXY_PORT" && die "port $KPROXY_PORT on $HOST is already in use"
+        launch proxy-keystone "$VENV/bin/swift-proxy-server" "$conf"
+        local end=$(( $(date +%s) + 60 ))
+        # Ready when an anonymous request is refused (the auth middleware is loaded).
+        until [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 \
+                   "http://$HOST:$KPROXY_PORT/v1/AUTH_probe")" = 401 ]; do
+            alive "$pidf" || { tail -20 "$LOG/proxy-keystone.log" >&2; die "proxy-keystone died"; }
+            [ "$(date +%s)" -lt "$end" ] \
+                || { stop_pid "$pidf"; die "keystone proxy not ready after 60 s"; }
+            sleep 0.2
+        done
+    fi
+    register_and_probe "$kurl" || die "keystone proxy: catalog registration or probe failed"
+    log "keystone proxy ready on http://$HOST:$KPROXY_PORT"
+    echo "SWIFT_KEYSTONE_URL=http://$HOST:$KPROXY_PORT"
 }
 
 do_start() {
@@ -300,6 +469,7 @@ exec 9>"$CACHE/swift.lock"
 flock 9
 case "${1:-}" in
     start) do_start ;;
+    keystone-proxy) do_keystone_proxy ;;
     stop) do_stop; log "stopped" ;;
     url) [ -x "$VENV/bin/python" ] && running && echo "http://$HOST:$PROXY_PORT" ;;
     purge)
@@ -307,5 +477,5 @@ case "${1:-}" in
         mountpoint -q "$DEV" && umount "$DEV"
         rm -rf "$STATE/data" "$ETC"
         log "purged" ;;
-    *) die "usage: $0 start|stop|url|purge" ;;
+    *) die "usage: $0 start|keystone-proxy|stop|url|purge" ;;
 esac
