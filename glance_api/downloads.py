@@ -45,9 +45,37 @@ class Download:
         self.length = length
 
 
+def parse_prefer(value):
+    """Return the store ids of ``?prefer=a,b`` (Glance's download deserializer)."""
+    return [store.strip() for store in (value or '').split(',') if store.strip()]
+
+
+def preferred_first(stores, locations, prefer):
+    """Return ``locations`` with those in the ``prefer`` stores first (Glance 33's
+    download-from-suggested-stores); each group keeps its order.
+
+    :raises: BadRequest when store selection is unavailable or a store is not configured
+    """
+    if not stores.multi_store:
+        raise exceptions.BadRequest('Store selection for download is not available when '
+                                    'multiple backends are not enabled.')
+    configured = stores.store_ids()
+    for store_id in prefer:
+        if store_id not in configured:
+            raise exceptions.BadRequest("Store '%s' is not configured." % store_id)
+    wanted = set(prefer)
+    preferred = [loc for loc in locations
+                 if (loc.get('metadata') or {}).get('store') in wanted]
+    return preferred + [loc for loc in locations if loc not in preferred]
+
+
 def prepare(registry, stores, ctx, image_id, range_header=None, content_range_header=None,
-            *, enforcer, cache=None):
+            *, enforcer, cache=None, prefer=None):
     """Check access, parse the range and open the data; return a :class:`Download`.
+
+    ``prefer`` is the list of store ids of ``?prefer=`` (read those copies first); as in
+    Glance, where the cache middleware answers before it is looked at, it is ignored for
+    an image served from the cache.
 
     :raises: ImageNotFound (404), Forbidden (403), BadRequest (400),
              RangeNotSatisfiable (416), store errors (e.g. BackendUnavailable 503)
@@ -60,6 +88,10 @@ def prepare(registry, stores, ctx, image_id, range_header=None, content_range_he
     if image['status'] == 'deactivated' and not ctx.is_admin:
         raise exceptions.Forbidden(DEACTIVATED)
     locations = [loc for loc in image.get('locations') or () if loc.get('status') == 'active']
+    if prefer and not (cache is not None and cache.is_cached(image_id)):
+        policy.enforce_image(enforcer, ctx, 'download_from_store', image)
+        locations = preferred_first(stores, locations, prefer)
+        image = dict(image, locations=locations)   # a cache fill reads them in this order
     if not locations:
         return Download(204)
     try:

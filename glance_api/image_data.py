@@ -85,7 +85,7 @@ class ImageDataResource:
             self.registry, self.stores, request_context(req), image_id,
             range_header=req.get_header('Range'),
             content_range_header=req.get_header('Content-Range'), enforcer=self.enforcer,
-            cache=self.cache)
+            cache=self.cache, prefer=downloads.parse_prefer(req.get_param('prefer')))
         resp.status = plan.status
         if plan.status == 204:
             return
