@@ -157,44 +157,10 @@ recon_cache_path = $RUN/cache
 EOF
 }
 
-write_configs() {
-    mkdir -p "$ETC"
-    cat >"$ETC/swift.conf" <<EOF
-[swift-hash]
-swift_hash_path_suffix = glance-clone-suffix
-swift_hash_path_prefix = glance-clone-prefix
-
-[storage-policy:0]
-name = gold
-default = yes
-
-[swift-constraints]
-max_file_size = 5368709122
-EOF
-    server_conf account "$ACCT_PORT" >"$ETC/account-server.conf"
-    server_conf container "$CONT_PORT" >"$ETC/container-server.conf"
-    server_conf object "$OBJ_PORT" >"$ETC/object-server.conf"
-    { common_default "$PROXY_PORT"; cat <<EOF
-
-[pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl ratelimit s3api tempauth copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server
-
-[app:proxy-server]
-use = egg:swift#proxy
-allow_account_management = true
-account_autocreate = true
-
-[filter:tempauth]
-use = egg:swift#tempauth
-user_admin_admin = admin .admin .reseller_admin
-user_test_tester = testing .admin
-user_test2_tester2 = testing2 .admin
-user_test_tester3 = testing3
-
-[filter:s3api]
-use = egg:swift#s3api
-location = us-east-1
-
+# The filters both proxies share (the main one adds tempauth and s3api, the keystone one
+# authtoken and keystoneauth).
+common_filters() {
+    cat <<EOF
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = $HOST:$MC_PORT
@@ -234,7 +200,48 @@ allow_versioned_writes = true
 [filter:symlink]
 use = egg:swift#symlink
 EOF
-    } >"$ETC/proxy-server.conf"
+}
+
+write_configs() {
+    mkdir -p "$ETC"
+    cat >"$ETC/swift.conf" <<EOF
+[swift-hash]
+swift_hash_path_suffix = glance-clone-suffix
+swift_hash_path_prefix = glance-clone-prefix
+
+[storage-policy:0]
+name = gold
+default = yes
+
+[swift-constraints]
+max_file_size = 5368709122
+EOF
+    server_conf account "$ACCT_PORT" >"$ETC/account-server.conf"
+    server_conf container "$CONT_PORT" >"$ETC/container-server.conf"
+    server_conf object "$OBJ_PORT" >"$ETC/object-server.conf"
+    { common_default "$PROXY_PORT"; cat <<EOF
+
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl ratelimit s3api tempauth copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+allow_account_management = true
+account_autocreate = true
+
+[filter:tempauth]
+use = egg:swift#tempauth
+user_admin_admin = admin .admin .reseller_admin
+user_test_tester = testing .admin
+user_test2_tester2 = testing2 .admin
+user_test_tester3 = testing3
+
+[filter:s3api]
+use = egg:swift#s3api
+location = us-east-1
+
+EOF
+    common_filters; } >"$ETC/proxy-server.conf"
 }
 
 build_rings() {
@@ -321,43 +328,8 @@ use = egg:swift#keystoneauth
 operator_roles = admin,member
 reseller_prefix = AUTH_
 
-[filter:cache]
-use = egg:swift#memcache
-memcache_servers = $HOST:$MC_PORT
-
-[filter:catch_errors]
-use = egg:swift#catch_errors
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-[filter:healthcheck]
-use = egg:swift#healthcheck
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-[filter:listing_formats]
-use = egg:swift#listing_formats
-[filter:bulk]
-use = egg:swift#bulk
-[filter:tempurl]
-use = egg:swift#tempurl
-[filter:ratelimit]
-use = egg:swift#ratelimit
-[filter:copy]
-use = egg:swift#copy
-[filter:container-quotas]
-use = egg:swift#container_quotas
-[filter:account-quotas]
-use = egg:swift#account_quotas
-[filter:slo]
-use = egg:swift#slo
-allow_async_delete = false
-[filter:dlo]
-use = egg:swift#dlo
-[filter:versioned_writes]
-use = egg:swift#versioned_writes
-allow_versioned_writes = true
-[filter:symlink]
-use = egg:swift#symlink
 EOF
+    common_filters
 }
 
 # Make the catalog's object-store public endpoint (RegionOne) the keystone proxy, then
