@@ -10,6 +10,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,28 @@ def rgw_store(rgw, bucket=BUCKET, host=None, secret=None, group="rgw"):
                       s3_store_thread_pools=3)
 
 
+def _wait_quota_active(client, bucket, quota, seconds=30):
+    """Return once radosgw refuses an object of ``quota`` + 1 bytes in ``bucket``.
+
+    radosgw-admin writes the quota and notifies the gateway's cache of bucket info; the
+    test's premise (the first part is refused) is checked here, not assumed.
+    """
+    deadline = time.monotonic() + seconds
+    body = b"q" * (quota + 1)
+    while True:
+        try:
+            client.put_object(Bucket=bucket, Key="quota-probe", Body=body)
+        except boto_exc.ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "QuotaExceeded":
+                return
+            raise
+        client.delete_object(Bucket=bucket, Key="quota-probe")
+        if time.monotonic() > deadline:
+            raise AssertionError("radosgw does not enforce the bucket quota after %ds"
+                                 % seconds)
+        time.sleep(0.5)
+
+
 def empty_bucket(client, bucket):
     with contextlib.suppress(boto_exc.ClientError):
         for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
@@ -120,12 +143,15 @@ class TestRgwS3Contract(StoreContract):
         bucket = unique("glance-rgw-full")
         store.client.create_bucket(Bucket=bucket)
         # radosgw checks a part against the quota and the (cached) bucket stats: a quota
-        # below one part fails the first part, whatever the cache holds.
-        quota = min(room, store.large_object_chunk_size - 1)
+        # below one part fails the first part, whatever the cache holds. It keeps the quota
+        # in whole KiB, rounded up: one byte under a part (5 MiB - 1) became 5 MiB and let
+        # the part through; a KiB-aligned quota at least 4 KiB under a part does not.
+        quota = min(room, store.large_object_chunk_size - 4096) // 1024 * 1024
         self.rgw.admin("quota", "set", "--quota-scope=bucket", "--bucket=" + bucket,
                        "--max-size=%d" % quota)
         self.rgw.admin("quota", "enable", "--quota-scope=bucket", "--bucket=" + bucket)
         try:
+            _wait_quota_active(store.client, bucket, quota)
             yield rgw_store(self.rgw, bucket=bucket)
         finally:
             empty_bucket(store.client, bucket)
