@@ -30,11 +30,16 @@ class SwiftContractBase(StoreContract):
     duplicate = "overwrite"  # as glance_store: a PUT replaces the object
     large_size = 3 * MiB + 123
     outage_seconds = 10
+    container = CONTAINER
 
     @pytest.fixture
     def store(self, swift_url):
         self.swift_url = swift_url
-        return self.make(CONTAINER)
+        return self.make(self.container)
+
+    def client(self):
+        """A swiftclient connection to the account the store writes to."""
+        return client(self.swift_url)
 
     def options(self, container, auth_address=None, key=SWIFT_KEY):
         raise NotImplementedError
@@ -48,7 +53,7 @@ class SwiftContractBase(StoreContract):
     def leftovers(self, store, url):
         loc = store.parse(url)
         try:
-            _, listing = client(self.swift_url).get_container(
+            _, listing = self.client().get_container(
                 loc.container, prefix=loc.obj, full_listing=True)
         except swiftclient.ClientException as e:
             if e.http_status == 404:
@@ -61,12 +66,12 @@ class SwiftContractBase(StoreContract):
         return self.make(CONTAINER, auth_address="http://127.0.0.1:%d/auth/v1.0" % free_port())
 
     def bad_auth_store(self, store):
-        return self.make(CONTAINER, key="wrong-key")
+        return self.make(self.container, key="wrong-key")
 
     @contextlib.contextmanager
     def full_store(self, store, room):
         container = unique("glance-full")
-        conn = client(self.swift_url)
+        conn = self.client()
         conn.put_container(container, headers={"X-Container-Meta-Quota-Bytes": str(room)})
         try:
             yield self.make(container)
@@ -84,7 +89,7 @@ class SwiftContractBase(StoreContract):
                               len(data))
         try:
             loc = store.parse(url)
-            conn = client(self.swift_url)
+            conn = self.client()
             headers = conn.head_object(loc.container, loc.obj)
             assert headers["x-object-manifest"] == "%s/%s-" % (loc.container, loc.obj)
             segments = self.leftovers(store, url)
@@ -96,10 +101,10 @@ class SwiftContractBase(StoreContract):
     def test_delete_removes_orphan_segments(self, store):
         """A manifest never written (upload died): delete(url) still finds the segments."""
         name = unique("orphan")
-        conn = client(self.swift_url)
-        conn.put_container(CONTAINER)
-        conn.put_object(CONTAINER, name + "-00001", b"a" * 10)
-        conn.put_object(CONTAINER, name + "-00002", b"b" * 10)
+        conn = self.client()
+        conn.put_container(self.container)
+        conn.put_object(self.container, name + "-00001", b"a" * 10)
+        conn.put_object(self.container, name + "-00002", b"b" * 10)
         url = store.location_for(name).uri()
         store.delete(url)
         assert self.leftovers(store, url) == []
@@ -108,14 +113,14 @@ class SwiftContractBase(StoreContract):
 
     def test_missing_container_without_create(self, store):
         bad = make_store(SwiftStore, "swift1", **dict(
-            self.options(CONTAINER), swift_store_container=unique("absent"),
+            self.options(self.container), swift_store_container=unique("absent"),
             swift_store_create_container_on_put=False))
         with pytest.raises(exceptions.BackendException):
             bad.add("x", io.BytesIO(b"abc"), 3)
 
     def test_properties(self, store):
         props = store.properties()
-        assert props["container"] == CONTAINER
+        assert props["container"] == self.container
         assert props["large_object_size"] == 2 * 1000 * 1024
 
 

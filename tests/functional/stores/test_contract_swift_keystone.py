@@ -11,7 +11,6 @@ service user (project ``service``), as every production Glance does, configured 
 """
 import contextlib
 import io
-import re
 import subprocess
 import uuid
 
@@ -111,6 +110,8 @@ def credential(swift_keystone):
 class KeystoneContractBase(SwiftContractBase):
     """The Swift contract with the Keystone-auth proxy; objects checked as user glance."""
 
+    container = KEYSTONE_CONTAINER
+
     @pytest.fixture
     def store(self, swift_keystone):
         self.keystone_url, self.swift_url = swift_keystone
@@ -119,24 +120,9 @@ class KeystoneContractBase(SwiftContractBase):
     def client(self):
         return glance_swift(self.keystone_url)
 
-    def leftovers(self, store, url):
-        loc = store.parse(url)
-        try:
-            _, listing = self.client().get_container(loc.container, prefix=loc.obj,
-                                                     full_listing=True)
-        except swiftclient.ClientException as e:
-            if e.http_status == 404:
-                return []
-            raise
-        return [o["name"] for o in listing
-                if re.fullmatch(re.escape(loc.obj) + r"(-\d{5})?", o["name"])]
-
     def unavailable_store(self, store):
         return self.make(KEYSTONE_CONTAINER,
                          auth_address="http://127.0.0.1:%d/v3" % free_port())
-
-    def bad_auth_store(self, store):
-        return self.make(KEYSTONE_CONTAINER, key="wrong-key")
 
     def url_for(self, other, url):
         loc = other.parse(url)
@@ -145,47 +131,6 @@ class KeystoneContractBase(SwiftContractBase):
         new = other.location_for(loc.obj)
         new.container = loc.container
         return new.uri()
-
-    @contextlib.contextmanager
-    def full_store(self, store, room):
-        container = unique("glance-full")
-        conn = self.client()
-        conn.put_container(container, headers={"X-Container-Meta-Quota-Bytes": str(room)})
-        try:
-            yield self.make(container)
-        finally:
-            _, listing = conn.get_container(container, full_listing=True)
-            for entry in listing:
-                conn.delete_object(container, entry["name"])
-            conn.delete_container(container)
-
-    def test_large_object_is_a_dlo_of_segments(self, store):
-        data = payload(self.large_size, seed=4)
-        url, _, _ = store.add("seg-" + unique("img"), io.BytesIO(data), len(data))
-        try:
-            loc = store.parse(url)
-            headers = self.client().head_object(loc.container, loc.obj)
-            assert headers["x-object-manifest"] == "%s/%s-" % (loc.container, loc.obj)
-            assert len(self.leftovers(store, url)) == 1 + 4  # manifest + 4 segments
-        finally:
-            store.delete(url)
-        assert self.leftovers(store, url) == []
-
-    def test_delete_removes_orphan_segments(self, store):
-        """A manifest never written (upload died): delete(url) still finds the segments."""
-        name = unique("orphan")
-        conn = self.client()
-        conn.put_container(KEYSTONE_CONTAINER)
-        conn.put_object(KEYSTONE_CONTAINER, name + "-00001", b"a" * 10)
-        conn.put_object(KEYSTONE_CONTAINER, name + "-00002", b"b" * 10)
-        url = store.location_for(name).uri()
-        store.delete(url)
-        assert self.leftovers(store, url) == []
-        with pytest.raises(exceptions.NotFound):
-            store.delete(url)
-
-    def test_properties(self, store):
-        assert store.properties()["container"] == KEYSTONE_CONTAINER
 
 
 class TestSwiftKeystoneConfigFileContract(KeystoneContractBase):
