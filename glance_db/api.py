@@ -7,7 +7,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from glance_db import exceptions, images as writes, members
 from glance_db.engine import SQLITE_WRITE, reader_for, utcnow
 from glance_db.listing import build_list, check_sort, marker_row, plain_list
-from glance_db.models import image_tags, images
+from glance_db.models import image_tags
 from glance_db.rawget import RawGet
 from glance_db.queries import (
     get_with_children_stmt, image_from_joined_rows, image_row_to_dict, load_children,
@@ -184,7 +184,6 @@ class ImageRepo:
         """
         now = self._now()
         with self._writer.begin() as conn:
-            self._fetch_live_id(conn, image_id)
             return members.create_member(conn, image_id, member, can_share, now)
 
     def member_get(self, image_id, member):
@@ -203,16 +202,9 @@ class ImageRepo:
             return members.update_member(conn, image_id, member, status, self._now())
 
     def member_delete(self, image_id, member):
-        """Soft-delete a membership.
+        """Soft-delete a membership (every live row of it).
 
         :raises: MemberNotFound.
         """
         with self._writer.begin() as conn:
             members.delete_member(conn, image_id, member, self._now())
-
-    @staticmethod
-    def _fetch_live_id(conn, image_id):
-        found = conn.execute(select(images.c.id).where(
-            images.c.id == image_id, images.c.deleted == false())).first()
-        if found is None:
-            raise writes.not_found(image_id)
