@@ -159,7 +159,10 @@ def publish(temp_path, final_path):
 
 
 class FilesystemStore(base.Store):
-    """Images as files ``<datadir>/<image id>``, location ``file://<datadir>/<id>``."""
+    """Images as files ``<datadir>/<image id>``, location ``file://<datadir>/<id>``.
+
+    Every operation on a location refuses a file outside the data directories.
+    """
 
     schemes = ("file", "filesystem")
     type_name = "file"
@@ -230,8 +233,28 @@ class FilesystemStore(base.Store):
                                          % location)
         return os.path.normpath(path)
 
-    def _open(self, location):
+    def _confined_path(self, location):
+        """Return the file path of ``location``, which must lie in one of the data directories.
+
+        :raises: BadStoreUri (malformed), NotFound (outside every data directory: answered
+                 like a missing file, so that it tells nothing about the host's files),
+                 OperationTimeout
+        """
         path = self._path(location)
+        datadirs = self.all_datadirs()
+        # SECURITY: the api refuses file:// locations from users, as Glance does; an image
+        # row written some other way must still not make this store serve, size or delete
+        # a host file (glance-api.conf and its service password).
+        real, inside = self.timeouts.run(_resolve, path, datadirs)
+        if not inside:
+            LOG.error("Refusing location %s of file store %s: %s is not inside its data "
+                      "directories (%s) once symlinks and '..' are resolved",
+                      location, self.store_id, real, ", ".join(datadirs))
+            raise exceptions.NotFound(image=path)
+        return path
+
+    def _open(self, location):
+        path = self._confined_path(location)
         try:
             fileobj = self.timeouts.run(open, path, "rb", discard=_close)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -269,7 +292,7 @@ class FilesystemStore(base.Store):
 
         :raises: NotFound, BadStoreUri, OperationTimeout
         """
-        path = self._path(location)
+        path = self._confined_path(location)
         try:
             return self.timeouts.run(os.stat, path).st_size
         except (FileNotFoundError, NotADirectoryError):
@@ -280,7 +303,7 @@ class FilesystemStore(base.Store):
 
         :raises: NotFound, Forbidden, BadStoreUri, OperationTimeout
         """
-        self.timeouts.run(self._delete, self._path(location))
+        self.timeouts.run(self._delete, self._confined_path(location))
 
     @staticmethod
     def _delete(path):
@@ -364,6 +387,16 @@ class FilesystemStore(base.Store):
 
 def _close(fileobj):
     fileobj.close()
+
+
+def _resolve(path, datadirs):
+    """Return (real path of ``path``, whether it lies below one of ``datadirs``)."""
+    real = os.path.realpath(path)
+    for datadir in datadirs:
+        root = os.path.realpath(datadir)
+        if real != root and os.path.commonpath((real, root)) == root:
+            return real, True
+    return real, False
 
 
 def _free_space(path):
