@@ -21,7 +21,7 @@ run: install
 
 test: install
 	bash tools/ensure-services.sh
-	$(BIN)/ruff check glance_api glance_registry glance_db stores migrations tests benchmarks
+	$(BIN)/ruff check glance_api glance_registry glance_db glance_server stores migrations tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests
 
@@ -33,7 +33,7 @@ functional: install
 	$(BIN)/python -m pytest tests/functional $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check glance_api glance_registry glance_db stores migrations tests benchmarks
+	$(BIN)/ruff check glance_api glance_registry glance_db glance_server stores migrations tests benchmarks
 	$(BIN)/lint-imports
 
 # tempest's image API tests against this service with a real Keystone (README "Running tempest").

@@ -26,10 +26,12 @@ from glance_api.locations_api import LocationsResource, task_starters
 from glance_api.members import MemberResource, MembersResource
 from glance_api.notifier import Notifier
 from glance_api.policy import Enforcer
+from glance_api.service_auth import ServiceAuth
 from glance_api.store_data import StoreImageResource
 from glance_api.tags import ImageTagResource
 from glance_api.versions import Negotiator, application_url
 from glance_registry import metrics
+from glance_server import flavors
 
 LOG = logging.getLogger(__name__)
 KNOWN_METHODS = frozenset(('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'))
@@ -39,17 +41,20 @@ MUTATING_METHODS = frozenset(('POST', 'PUT', 'DELETE', 'PATCH'))
 class Api:
     """What every responder needs: config, registry client, stores, policy, schema, view."""
 
-    def __init__(self, conf, registry, stores):
+    def __init__(self, conf, registry, stores, service_auth=None):
         self.conf = conf
         self.registry = registry
         self.stores = stores
+        # the api's own identity at the registry (service token, service context)
+        self.service_auth = service_auth or ServiceAuth(conf)
         self.policy = Enforcer(conf)
         props, required = schemas.load_custom_properties(conf)
         self.schema = schemas.ImageSchema(conf, props, required)
         self.protections = property_protections.load(conf, self.policy)  # None: not set
         self.view = ImageView(conf, self.protections)
         self.task_pool = tasks.TaskPool(conf.wsgi.task_pool_threads)
-        self.image_cache = image_cache.from_conf(conf, registry, stores)   # None: off
+        self.image_cache = image_cache.from_conf(conf, registry, stores,   # None: off
+                                                 self.service_auth)
         self.cache_downloads = self.image_cache is not None and image_cache.caching_enabled(conf)
         self.notifier = Notifier(conf)   # [oslo_messaging_notifications]; no-op when unset
 
@@ -159,7 +164,7 @@ def route_table(api):
 def create_v2_app(api):
     """Build the falcon app serving /v2 (behind context and method middleware)."""
     # NOTE: keystone, keystone+caching and keystone+cachemanagement, as Glance's pipelines.
-    keystone = (api.conf.paste_deploy.flavor or '').lower().split('+')[0] == 'keystone'
+    keystone = flavors.of(api.conf, 'glance-api').keystone
     app = falcon.App(middleware=[
         metrics.RouteLabel(),   # first: its process_resource runs before any refusal
         ContextMiddleware(api.conf, api.policy, require_identity=keystone),
@@ -214,21 +219,27 @@ class GlanceApi:
 
 
 def create_app(conf, registry=None, stores=None):
-    """Return the glance-api WSGI callable for conf (registry/stores built if not given)."""
+    """Return the glance-api WSGI callable for conf (registry/stores built if not given).
+
+    :raises flavors.UnknownFlavor: ``[paste_deploy] flavor`` is not one of the api's.
+    """
+    service_auth = ServiceAuth(conf)
     if registry is None:
-        registry = _make_registry(conf)
+        registry = _make_registry(conf, service_auth)
     if stores is None:
         stores = _make_stores(conf)
     quota.setup(conf)
-    api = Api(conf, registry, stores)
+    api = Api(conf, registry, stores, service_auth)
     return GlanceApi(conf, create_v2_app(api))
 
 
-def _make_registry(conf):
+def _make_registry(conf, service_auth):
+    """Return a registry client that sends ``service_auth``'s token with every call."""
     from glance_api.config import registry_address
     from glance_registry.client import RegistryClient
     host, port = registry_address(conf)
-    return RegistryClient(host, port, timeout=conf.registry_client_timeout or None)
+    return RegistryClient(host, port, timeout=conf.registry_client_timeout or None,
+                          service_token=service_auth.token if service_auth.keystone else None)
 
 
 def _make_stores(conf):

@@ -24,6 +24,7 @@ import time
 
 from glance_api import downloads
 from glance_api import metrics
+from glance_server import flavors
 
 LOG = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ POLL_MIN, POLL_MAX = 0.002, 0.05
 # (a hung store connection must not hang every download of the image).
 STALL_FALLBACK = 60.0
 _ATTEMPTS = 5
-CACHING_FLAVORS = ('caching', 'cachemanagement')
 
 
 def caching_enabled(conf):
@@ -43,14 +43,12 @@ def caching_enabled(conf):
     Glance puts its cache middleware in the pipeline for the ``caching`` and
     ``cachemanagement`` flavors (with or without ``keystone+``).
     """
-    flavor = (conf.paste_deploy.flavor or '').lower()
-    return bool(conf.image_cache_dir) and flavor.split('+')[-1] in CACHING_FLAVORS
+    return bool(conf.image_cache_dir) and flavors.of(conf, 'glance-api').caching
 
 
 def management_enabled(conf):
     """Return True when /v2/cached_images and /v2/queued_images are routed (cachemanage)."""
-    flavor = (conf.paste_deploy.flavor or '').lower()
-    return flavor.split('+')[-1] == 'cachemanagement'
+    return flavors.of(conf, 'glance-api').cachemanagement
 
 
 def _try_lock(fd, kind):
@@ -437,13 +435,16 @@ class ImageCache:
         return invalid, stalled
 
 
-def from_conf(conf, registry, stores):
-    """Return this node's ImageCache, or None without image_cache_dir."""
+def from_conf(conf, registry, stores, service_auth):
+    """Return this node's ImageCache, or None without image_cache_dir.
+
+    ``service_auth`` (glance_api.service_auth) acts for the cache's own registry calls.
+    """
     if not conf.image_cache_dir:
-        if (conf.paste_deploy.flavor or '').lower().split('+')[-1] in CACHING_FLAVORS:
+        if flavors.of(conf, 'glance-api').caching:
             LOG.warning('The %s flavor needs image_cache_dir: the image cache is off',
                         conf.paste_deploy.flavor)
         return None
     from glance_api import cache_index   # NOTE: beside from_conf, its only user here
     os.makedirs(conf.image_cache_dir, exist_ok=True)   # the sqlite index lives in it
-    return ImageCache(conf, cache_index.from_conf(conf, registry), stores)
+    return ImageCache(conf, cache_index.from_conf(conf, registry, service_auth), stores)

@@ -14,7 +14,6 @@ import threading
 
 import falcon
 
-from glance_api import cache_index
 from glance_api import exceptions as exc
 from glance_api import policy
 from glance_api.bodies import write_empty, write_json
@@ -29,9 +28,9 @@ BAD_TARGET = "If provided 'x-image-cache-clear-target' must be 'cache', 'queue' 
 class CacheWorker(threading.Thread):
     """Prefetch images queued through PUT /v2/cache/{id} in this process (Glance's)."""
 
-    def __init__(self, conf, registry, cache):
+    def __init__(self, service_auth, registry, cache):
         super().__init__(daemon=True, name='cache-worker')
-        self.conf = conf
+        self.service_auth = service_auth
         self.registry = registry
         self.cache = cache
         self.jobs = queue.Queue()
@@ -45,7 +44,7 @@ class CacheWorker(threading.Thread):
         while True:
             image_id = self.jobs.get()
             try:
-                prefetch(self.conf, self.registry, self.cache, image_id)
+                prefetch(self.service_auth.context(), self.registry, self.cache, image_id)
             except Exception:
                 LOG.exception('Image cache: prefetch of %s failed', image_id)
 
@@ -58,14 +57,15 @@ def _worker(api):
     with _WORKER_LOCK:
         worker = getattr(api, '_cache_worker', None)
         if worker is None:
-            worker = api._cache_worker = CacheWorker(api.conf, api.registry, api.image_cache)
+            worker = api._cache_worker = CacheWorker(api.service_auth, api.registry,
+                                                           api.image_cache)
             worker.start()
         return worker
 
 
-def prefetch(conf, registry, cache, image_id):
-    """Cache one queued image now; return True when cached (Glance's Prefetcher)."""
-    ctx = cache_index.admin_context(conf)
+def prefetch(ctx, registry, cache, image_id):
+    """Cache one queued image now, acting as ``ctx`` (the service context); return True
+    when cached (Glance's Prefetcher)."""
     try:
         image = registry.image_get(ctx, image_id)
     except reg_exc.ImageNotFound:

@@ -19,6 +19,7 @@ import uuid
 from oslo_config import cfg
 
 from glance_api import config
+from glance_server import flavors
 
 SUCCESS, FAILURE = 0, 1
 LOG = logging.getLogger(__name__)
@@ -47,9 +48,14 @@ def _node_cache(argv, prog, with_stores=False):
         sys.exit('ERROR: image_cache_dir is not set')
     from glance_api import app
     from glance_api import cache as image_cache
-    registry = app._make_registry(conf)
+    from glance_api.service_auth import ServiceAuth
+    try:
+        auth = ServiceAuth(conf)
+    except flavors.UnknownFlavor as e:
+        sys.exit('ERROR: %s' % e)
+    registry = app._make_registry(conf, auth)
     stores = app._make_stores(conf) if with_stores else None
-    return conf, registry, image_cache.from_conf(conf, registry, stores)
+    return conf, registry, image_cache.from_conf(conf, registry, stores, auth), auth
 
 
 def _locked(cache, name):
@@ -63,14 +69,14 @@ def _locked(cache, name):
 def prefetcher_main(argv=None):
     """glance-cache-prefetcher: cache every queued image; exit 1 if one failed."""
     from glance_api import cache_api
-    conf, registry, cache = _node_cache(sys.argv[1:] if argv is None else argv,
+    conf, registry, cache, auth = _node_cache(sys.argv[1:] if argv is None else argv,
                                         'glance-cache-prefetcher', with_stores=True)
     _locked(cache, 'glance-cache')
     images = cache.get_queued_images()
     if not images:
         LOG.info('Nothing to prefetch.')
         return SUCCESS
-    results = [cache_api.prefetch(conf, registry, cache, image_id) for image_id in images]
+    results = [cache_api.prefetch(auth.context(), registry, cache, image_id) for image_id in images]
     if not all(results):
         LOG.warning('Failed to successfully cache all images in queue.')
         return FAILURE
@@ -80,7 +86,7 @@ def prefetcher_main(argv=None):
 
 def pruner_main(argv=None):
     """glance-cache-pruner: evict least recently used images down to the max size."""
-    _conf, _registry, cache = _node_cache(sys.argv[1:] if argv is None else argv,
+    _conf, _registry, cache, _auth = _node_cache(sys.argv[1:] if argv is None else argv,
                                           'glance-cache-pruner')
     _locked(cache, 'glance-cache-prune')
     files, size = cache.prune(None)
@@ -90,7 +96,7 @@ def pruner_main(argv=None):
 
 def cleaner_main(argv=None):
     """glance-cache-cleaner: remove invalid files and stalled incomplete ones."""
-    _conf, _registry, cache = _node_cache(sys.argv[1:] if argv is None else argv,
+    _conf, _registry, cache, _auth = _node_cache(sys.argv[1:] if argv is None else argv,
                                           'glance-cache-cleaner')
     _locked(cache, 'glance-cache-clean')
     invalid, stalled = cache.clean()

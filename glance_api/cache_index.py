@@ -15,7 +15,6 @@ import sqlite3
 import threading
 import time
 
-from glance_api import context
 
 LOG = logging.getLogger(__name__)
 
@@ -31,36 +30,16 @@ CREATE TABLE IF NOT EXISTS cached_images (
 """
 
 
-def admin_context(conf=None):
-    """Return the admin context the cache uses for its own calls to the registry.
-
-    With a ``keystone*`` flavor it carries a token of the ``[keystone_authtoken]`` service
-    user, as the registry then requires one (see locations_api._service_context).
-    """
-    token = project = None
-    if conf is not None and (conf.paste_deploy.flavor or '').lower().split('+')[0] == 'keystone':
-        # NOTE: imported here so noauth deployments never load keystoneauth.
-        from keystoneauth1 import loading, session
-        from keystonemiddleware import auth_token  # noqa: F401 - registers its options
-
-        loading.register_auth_conf_options(conf, 'keystone_authtoken')
-        auth = loading.load_auth_from_conf_options(conf, 'keystone_authtoken')
-        sess = session.Session(auth=auth)
-        token, project = sess.get_token(), auth.get_project_id(sess)
-    return context.RequestContext(project_id=project, roles=['admin'], is_admin=True,
-                                  auth_token=token)
-
-
 class RegistryIndex:
     """Records in the central database, through the registry (centralized_db)."""
 
-    def __init__(self, registry, node_url, conf=None):
+    def __init__(self, registry, node_url, service_auth):
         self.registry = registry
         self.node = node_url
-        self.conf = conf
+        self.service_auth = service_auth
 
     def _ctx(self, ctx):
-        return ctx or admin_context(self.conf)
+        return ctx or self.service_auth.context()
 
     def list(self, ctx):
         """Return Glance's cached-image dicts of this node, least recently accessed first."""
@@ -149,9 +128,9 @@ def node_url(conf):
     return conf.public_endpoint or 'http://%s:%s' % (socket.gethostname(), conf.bind_port)
 
 
-def from_conf(conf, registry):
+def from_conf(conf, registry, service_auth):
     """Return the index ``image_cache_driver`` selects."""
     driver = (conf.image_cache_driver or 'centralized_db').lower()
     if driver == 'centralized_db':
-        return RegistryIndex(registry, node_url(conf), conf)
+        return RegistryIndex(registry, node_url(conf), service_auth)
     return LocalIndex(os.path.join(conf.image_cache_dir, conf.image_cache_sqlite_db))

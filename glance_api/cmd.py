@@ -8,6 +8,9 @@ from oslo_config import cfg
 from glance_api import config
 from glance_api import exceptions
 from glance_api import property_protections
+from glance_server import flavors
+
+LOG = logging.getLogger(__name__)
 
 
 def load_conf(argv=None, default_config_files=None):
@@ -34,18 +37,34 @@ def app_factory(conf):
     return build
 
 
+def check_auth(conf):
+    """Refuse an unknown flavor; warn loudly when the api runs without authentication.
+
+    :raises flavors.UnknownFlavor:
+    """
+    if flavors.of(conf, 'glance-api').keystone:
+        return
+    LOG.warning(
+        'SECURITY: glance-api runs with no authentication ([paste_deploy] flavor is %r): '
+        'every caller acts as the project and roles its headers claim, and a request '
+        'without them as an admin. Use a keystone flavor (with [keystone_authtoken]) '
+        'anywhere but a closed test set-up. See docs/security.md.',
+        conf.paste_deploy.flavor or '')
+
+
 def main(argv=None):
     """Run glance-api under gunicorn until SIGTERM."""
+    logging.basicConfig(level=logging.INFO,
+                        format='%(asctime)s %(process)d %(levelname)s %(name)s %(message)s')
     try:
         conf = load_conf(argv)
-    except cfg.Error as e:
+        check_auth(conf)
+    except (cfg.Error, flavors.UnknownFlavor) as e:
         sys.exit('ERROR: %s' % e)
     try:
         property_protections.load(conf)   # NOTE: a bad rules file stops the start here.
     except exceptions.InvalidPropertyProtectionConfiguration as e:
         sys.exit('ERROR: %s' % e)
-    logging.basicConfig(level=logging.INFO,
-                        format='%(asctime)s %(process)d %(levelname)s %(name)s %(message)s')
     from glance_api import locations_api
     locations_api.recover_on_start(conf)   # tasks a dead api left pending/processing
     from glance_registry import gunicorn_runner

@@ -350,32 +350,17 @@ def task_starters():
             'import': legacy_import.run}
 
 
-def _service_context(conf):
-    """Return an admin context; with ``flavor = keystone`` it carries a token of the
-    ``[keystone_authtoken]`` service user (the registry validates it)."""
-    from glance_api.context import RequestContext
-
-    if (conf.paste_deploy.flavor or '').lower() != 'keystone':
-        return RequestContext(roles=['admin'], is_admin=True)
-    # NOTE: imported here so noauth deployments never load keystoneauth.
-    from keystoneauth1 import loading, session
-    from keystonemiddleware import auth_token  # noqa: F401 - registers its options
-
-    loading.register_auth_conf_options(conf, 'keystone_authtoken')
-    auth = loading.load_auth_from_conf_options(conf, 'keystone_authtoken')
-    sess = session.Session(auth=auth)
-    return RequestContext(project_id=auth.get_project_id(sess), roles=['admin'],
-                          is_admin=True, auth_token=sess.get_token())
-
-
 def recover_on_start(conf):
     """Fail the tasks this host left unfinished (run once, before the workers start)."""
     from glance_api.app import Api, _make_registry
+    from glance_api.service_auth import ServiceAuth
 
-    registry = _make_registry(conf)
+    auth = ServiceAuth(conf)
+    auth.check_roles()
+    registry = _make_registry(conf, auth)
     try:
-        api = Api(conf, registry, None)
-        ctx = _service_context(conf)
+        api = Api(conf, registry, None, auth)
+        ctx = auth.context()
         return tasks.recover(conf, registry, ctx, rollback_interrupted(api, ctx))
     except Exception as e:  # noqa: BLE001 - the api must start anyway
         LOG.warning('Could not check for interrupted tasks: %s', e)

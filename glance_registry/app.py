@@ -4,11 +4,13 @@ import logging
 
 import falcon
 from glance_db import exceptions as db_exc
+from glance_server import flavors
 from sqlalchemy import exc as sa_exc
 
 from glance_registry import context
 from glance_registry import exceptions as reg_exc
 from glance_registry import metrics
+from glance_registry import rights
 from glance_registry.resources import cache, images, members, metadefs, scrub, tasks, usage
 
 LOG = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ ERRORS = {
     db_exc.MetadefNotFound: falcon.HTTP_404,
     reg_exc.BadRequest: falcon.HTTP_400,
     reg_exc.Forbidden: falcon.HTTP_403,
+    reg_exc.MemberNotFound: falcon.HTTP_404,
 }
 
 # Database failures glance_db does not name: an unreachable or locked database is
@@ -138,22 +141,47 @@ def _keystone(app, conf):
     return AuthProtocol(app, {'oslo_config_config': conf})
 
 
+class NoServiceRoles(ValueError):
+    """Keystone mode with an empty ``[keystone_authtoken] service_token_roles``."""
+
+
+def service_token_roles(conf):
+    """Return ``[keystone_authtoken] service_token_roles``, keystonemiddleware's option.
+
+    :raises NoServiceRoles: the list is empty, so no call could ever count as glance-api's.
+    """
+    from keystonemiddleware import auth_token
+    for group, opts in auth_token.list_opts():
+        conf.register_opts(opts, group=group)
+    roles = [r for r in conf.keystone_authtoken.service_token_roles if r.strip()]
+    if not roles:
+        raise NoServiceRoles(
+            '[keystone_authtoken] service_token_roles is empty: the registry could not tell '
+            'glance-api from a user and would refuse every write')
+    return roles
+
+
 def create_app(conf, repos=None):
     """Build the registry WSGI app over ``repos`` (a glance_db.repos.Repos).
 
     Without ``repos`` every repository is made from ``conf`` on one engine.
+    :raises flavors.UnknownFlavor: ``[paste_deploy] flavor`` is not the registry's.
+    :raises NoServiceRoles: see service_token_roles.
     """
+    keystone = flavors.of(conf, 'glance-registry').keystone
+    admin_check, service_roles = None, ()
+    if keystone:
+        from glance_registry import policy
+        admin_check = policy.AdminCheck(conf).check
+        service_roles = service_token_roles(conf)
     if repos is None:
         from glance_db import engine as db_engine
         from glance_db import repos as db_repos
         repos = db_repos.from_engine(db_engine.engine_from_conf(conf))
-    keystone = (conf.paste_deploy.flavor or '').lower() == 'keystone'
-    admin_check = None
-    if keystone:
-        from glance_registry import policy
-        admin_check = policy.AdminCheck(conf).check
-    app = falcon.App(middleware=[metrics.RouteLabel(),
-                                 context.ContextMiddleware(admin_check=admin_check)])
+    app = falcon.App(middleware=[
+        metrics.RouteLabel(),
+        context.ContextMiddleware(admin_check=admin_check, service_roles=service_roles),
+        rights.ServiceGate()])
     app.req_options.auto_parse_form_urlencoded = False
     _add_routes(app, repos)
     _add_error_handlers(app)

@@ -230,11 +230,15 @@ class RegistryClient(CatalogCalls):
     Build one per process (after fork): its connections must not be shared across fork.
     """
 
-    def __init__(self, host, port, *, timeout=60, pool_maxsize=32, connect_timeout=None):
+    def __init__(self, host, port, *, timeout=60, pool_maxsize=32, connect_timeout=None,
+                 service_token=None):
         read = timeout or None  # Glance: registry_client_timeout = 0 means no timeout
         connect = connect_timeout or (min(read, 10.0) if read else 10.0)
         self._pool = _ConnectionPool(host, int(port), pool_maxsize, connect, read)
         self._where = '%s:%s' % (host, port)
+        # () -> the api's own token or None: sent as X-Service-Token on every call, so the
+        # registry knows glance-api forwards it (glance_registry.rights).
+        self._service_token = service_token
 
     @classmethod
     def from_conf(cls, conf):
@@ -270,9 +274,22 @@ class RegistryClient(CatalogCalls):
                 'Registry at %s is unavailable: %s' % (self._where, str(e) or type(e).__name__)
             ) from e
 
+    def _service_header(self):
+        if self._service_token is None:
+            return b''
+        try:
+            token = self._service_token()
+        except Exception as e:  # noqa: BLE001 - e.g. Keystone down: the registry is unusable
+            raise exceptions.RegistryUnavailable(str(e)) from e
+        if not token:
+            return b''
+        if '\n' in token or '\r' in token:
+            raise ValueError('Invalid service token')
+        return b'X-Service-Token: %s\r\n' % token.encode('latin-1')
+
     def _call(self, ctx, method, url, body=None, expect=200):
         """Send one request; return the decoded JSON answer (None for 204)."""
-        headers = self._headers(ctx)
+        headers = self._headers(ctx) + self._service_header()
         if body is not None:
             body = _dumps(body)
             headers += b'Content-Type: application/json\r\n'

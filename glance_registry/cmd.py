@@ -6,6 +6,9 @@ import sys
 from oslo_config import cfg
 
 from glance_registry import config, gunicorn_runner
+from glance_server import flavors
+
+LOG = logging.getLogger(__name__)
 
 # NOTE: each gthread thread may hold one DB connection; the DB pool (max_pool_size +
 # max_overflow) is larger than this, so a thread never waits for a connection.
@@ -61,16 +64,36 @@ def server_settings(conf):
             'keepalive': keepalive, 'backlog': conf.backlog}
 
 
+def check_auth(conf):
+    """Refuse an unknown flavor; warn loudly when the registry runs without authentication.
+
+    :raises flavors.UnknownFlavor, app.NoServiceRoles:
+    """
+    from glance_registry import app
+
+    if flavors.of(conf, 'glance-registry').keystone:
+        app.service_token_roles(conf)
+        return
+    LOG.warning(
+        'SECURITY: glance-registry runs with no authentication ([paste_deploy] flavor is '
+        'unset): whoever reaches %s:%s acts as any project, admin included, and may change '
+        'any image. Only glance-api may be able to reach this port (bind_host = 127.0.0.1 or '
+        'a firewall); set flavor = keystone on both services otherwise. See '
+        'docs/security.md.', conf.bind_host, conf.bind_port)
+
+
 def main(argv=None):
     """Run glance-registry under gunicorn until SIGTERM."""
     from glance_db.config import ConnectionNotConfigured
+    from glance_registry.app import NoServiceRoles
 
+    logging.basicConfig(level=logging.INFO,
+                        format='%(asctime)s %(process)d %(levelname)s %(name)s %(message)s')
     try:
         conf = load_conf(argv)
         check_values(conf)
         settings = server_settings(conf)
-    except (cfg.Error, ConnectionNotConfigured) as e:
+        check_auth(conf)
+    except (cfg.Error, ConnectionNotConfigured, flavors.UnknownFlavor, NoServiceRoles) as e:
         sys.exit('ERROR: %s' % e)
-    logging.basicConfig(level=logging.INFO,
-                        format='%(asctime)s %(process)d %(levelname)s %(name)s %(message)s')
     gunicorn_runner.serve(app_factory(conf), **settings)

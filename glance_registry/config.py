@@ -29,9 +29,13 @@ server_opts = [
 
 paste_deploy_opts = [
     cfg.StrOpt('flavor',
-               help='Deployment flavor: "keystone" validates the X-Auth-Token with '
-                    'keystonemiddleware; unset (noauth, Glance\'s trusted-auth) trusts the '
-                    'identity headers sent by glance-api.'),
+               help='Deployment flavor: "keystone" validates the X-Auth-Token (and the '
+                    'X-Service-Token glance-api sends) with keystonemiddleware, and accepts '
+                    'changes only from calls whose service token has one of '
+                    '[keystone_authtoken] service_token_roles; unset (noauth, Glance\'s '
+                    'trusted-auth) trusts the identity headers of every caller, so the port '
+                    'must be reachable by glance-api alone. Any other value stops the '
+                    'service at start.'),
 ]
 
 client_opts = [

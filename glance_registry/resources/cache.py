@@ -50,6 +50,8 @@ def _load(req, schema):
 class NodesResource:
     """``/cache/nodes``: record an api node."""
 
+    service_only = True   # rights.ServiceGate: glance-api's own calls
+
     def __init__(self, repo):
         self.repo = repo
 
@@ -62,6 +64,8 @@ class NodesResource:
 class SearchResource:
     """``/cache/search``: the images one node caches."""
 
+    service_only = True   # rights.ServiceGate: glance-api's own calls
+
     def __init__(self, repo):
         self.repo = repo
 
@@ -72,6 +76,8 @@ class SearchResource:
 
 class ImagesResource:
     """``/cache/images``: record a cached image."""
+
+    service_only = True   # rights.ServiceGate: glance-api's own calls
 
     def __init__(self, repo):
         self.repo = repo
@@ -87,6 +93,8 @@ class ImagesResource:
 class HitsResource:
     """``/cache/hits``: count a download served from a node's cache."""
 
+    service_only = True   # rights.ServiceGate: glance-api's own calls
+
     def __init__(self, repo):
         self.repo = repo
 
@@ -100,6 +108,8 @@ class HitsResource:
 class DeleteResource:
     """``/cache/delete``: forget one or all images of a node."""
 
+    service_only = True   # rights.ServiceGate: glance-api's own calls
+
     def __init__(self, repo):
         self.repo = repo
 
@@ -112,6 +122,8 @@ class DeleteResource:
 
 class CachedNodesResource:
     """``/cache/images/{image_id}/nodes``: the nodes caching an image."""
+
+    service_only = True   # rights.ServiceGate: glance-api's own calls
 
     def __init__(self, repo):
         self.repo = repo

@@ -9,7 +9,7 @@ try:
 except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
     orjson = None
 
-from glance_registry import exceptions
+from glance_registry import exceptions, rights
 from glance_registry.resources import bodies
 
 
@@ -32,8 +32,24 @@ def dumps(body):
     return json.dumps(body, ensure_ascii=False, separators=(',', ':')).encode()
 
 
+def visible_image(repo, ctx, image_id):
+    """Return the image ``ctx`` can see; ImageNotFound (404) when it cannot."""
+    return repo.image_get(image_id, project_id=ctx.project_id, is_admin=ctx.is_admin)
+
+
+def writable_image(repo, ctx, image_id):
+    """Return the image if ``ctx`` may change it and glance-api forwarded the call.
+
+    :raises: ImageNotFound (invisible), Forbidden (not the owner, or not from glance-api).
+    """
+    image = visible_image(repo, ctx, image_id)
+    rights.check_mutable(ctx, image)
+    rights.require_service(ctx)
+    return image
+
+
 class ImagesResource:
-    """``/images``: create an image."""
+    """``/images``: create an image (glance-api only; owned by the caller's project)."""
 
     def __init__(self, repo):
         self.repo = repo
@@ -41,6 +57,7 @@ class ImagesResource:
     def on_post(self, req, resp):
         """Create an image from ``{"image": values}``."""
         values = bodies.load(req, bodies.IMAGE_CREATE)['image']
+        values = rights.check_create(req.context.ctx, values)
         render(resp, {'image': self.repo.image_create(values)}, falcon.HTTP_201)
 
 
@@ -62,6 +79,8 @@ class ImageSearchResource:
 class ImageResource:
     """``/images/{image_id}``: show, update and destroy one image."""
 
+    checks_rights = True   # rights.ServiceGate
+
     def __init__(self, repo):
         self.repo = repo
 
@@ -78,6 +97,9 @@ class ImageResource:
     def on_patch(self, req, resp, image_id):
         """Update an image, as a compare-and-swap when ``from_state`` is given."""
         body = bodies.load(req, bodies.IMAGE_UPDATE)
+        ctx = req.context.ctx
+        rights.check_update(ctx, visible_image(self.repo, ctx, image_id), body['values'])
+        rights.require_service(ctx)
         image = self.repo.image_update(image_id, body['values'],
                                        from_state=body.get('from_state'),
                                        purge_props=body.get('purge_props', False))
@@ -94,11 +116,14 @@ class ImageResource:
             if status not in ('deleted', 'pending_delete'):
                 raise exceptions.BadRequest('status must be deleted or pending_delete')
             kwargs['status'] = status
+        writable_image(self.repo, req.context.ctx, image_id)
         render(resp, {'image': self.repo.image_destroy(image_id, **kwargs)})
 
 
 class ImageTagResource:
     """``/images/{image_id}/tags/{tag}``: add or remove one tag."""
+
+    checks_rights = True   # rights.ServiceGate
 
     def __init__(self, repo):
         self.repo = repo
@@ -111,11 +136,13 @@ class ImageTagResource:
     def on_put(self, req, resp, image_id, tag):
         """Add a tag (idempotent)."""
         self._check(tag)
+        writable_image(self.repo, req.context.ctx, image_id)
         self.repo.image_tag_add(image_id, tag)
         resp.status = falcon.HTTP_204
 
     def on_delete(self, req, resp, image_id, tag):
         """Remove a tag."""
         self._check(tag)
+        writable_image(self.repo, req.context.ctx, image_id)
         self.repo.image_tag_delete(image_id, tag)
         resp.status = falcon.HTTP_204

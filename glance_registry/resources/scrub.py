@@ -26,6 +26,8 @@ def _require_admin(req):
 class ReservationsResource:
     """``/images/{image_id}/reservations``: the URL an upload is about to write."""
 
+    service_only = True   # rights.ServiceGate: glance-api's own calls
+
     def __init__(self, repo):
         self.repo = repo
 
@@ -43,6 +45,8 @@ class ReservationsResource:
 class ReservationResource:
     """``/reservations/{location_id}``: release a reservation whose data is gone."""
 
+    service_only = True   # rights.ServiceGate: glance-api's own calls
+
     def __init__(self, repo):
         self.repo = repo
 
@@ -54,6 +58,8 @@ class ReservationResource:
 
 class ScrubJobsResource:
     """``/scrub/jobs``: what the scrubber should delete now."""
+
+    service_only = True   # rights.ServiceGate: glance-api's own calls
 
     def __init__(self, repo):
         self.repo = repo
@@ -70,6 +76,8 @@ class ScrubJobsResource:
 class ScrubFinishResource:
     """``/scrub/images/{image_id}/finish``: close a job whose data is all deleted."""
 
+    service_only = True   # rights.ServiceGate: glance-api's own calls
+
     def __init__(self, repo):
         self.repo = repo
 
@@ -85,6 +93,8 @@ class ScrubFinishResource:
 
 class ScrubRestoreResource:
     """``/scrub/images/{image_id}/restore``: pending_delete → active."""
+
+    service_only = True   # rights.ServiceGate: glance-api's own calls
 
     def __init__(self, repo):
         self.repo = repo

@@ -88,6 +88,9 @@ class TasksResource:
     def on_post(self, req, resp):
         """Create a task from ``{"task": values}``."""
         values = _load(req, TASK_CREATE)['task']
+        ctx = req.context.ctx
+        if not ctx.is_admin:
+            values['owner'] = ctx.project_id   # as image_create (glance_registry.rights)
         render(resp, {'task': self.repo.task_create(values)}, falcon.HTTP_201)
 
 
@@ -138,6 +141,8 @@ class ImageTasksResource:
 class UnfinishedTasksResource:
     """``/tasks/unfinished``: live pending/processing tasks (admin)."""
 
+    service_only = True   # rights.ServiceGate: glance-api's own calls
+
     def __init__(self, repo):
         self.repo = repo
 
@@ -150,6 +155,8 @@ class UnfinishedTasksResource:
 
 class FailTasksResource:
     """``/tasks/fail``: move unfinished tasks to failure (admin)."""
+
+    service_only = True   # rights.ServiceGate: glance-api's own calls
 
     def __init__(self, repo):
         self.repo = repo

@@ -2,6 +2,7 @@
 import types
 
 from glance_api import scrubber
+from glance_api.service_auth import ServiceAuth
 from glance_registry import exceptions as registry_exc
 
 
@@ -20,6 +21,6 @@ def test_daemon_survives_a_failed_run_and_sleeps_between_runs():
     conf = types.SimpleNamespace(wakeup_time=7,
                                  paste_deploy=types.SimpleNamespace(flavor=None))
     flaky, slept = FlakyScrubber(), []
-    scrubber.daemon(flaky, conf, sleep=slept.append, runs=3)
+    scrubber.daemon(flaky, conf, ServiceAuth(conf), sleep=slept.append, runs=3)
     assert flaky.calls == 3
     assert slept == [7, 7, 7]

@@ -10,7 +10,7 @@ from sqlalchemy import exc as sa_exc
 
 from glance_registry import context
 from glance_registry import policy as registry_policy
-from tests.unit.registry.conftest import ADMIN
+from tests.unit.registry.conftest import ADMIN, USER
 from tests.unit.registry.fakes import make_image
 
 IMAGE_ID = '11111111-2222-3333-4444-555555555555'
@@ -61,6 +61,10 @@ def test_members_crud(client, repo, image):
     assert [m['member'] for m in narrowed] == ['p3']
     assert client.simulate_get(base + '/p2').json['member']['can_share'] is True
     resp = client.simulate_put(base + '/p2', json={'status': 'accepted'})
+    assert resp.status_code == 403   # only the member itself sets its status
+    assert resp.json['error']['code'] == 'Forbidden'
+    resp = client.simulate_put(base + '/p2', json={'status': 'accepted'},
+                               headers={**USER, 'X-Project-Id': 'p2'})
     assert resp.status_code == 200
     assert resp.json['member']['status'] == 'accepted'
     resp = client.simulate_delete(base + '/p2')
