@@ -69,6 +69,17 @@ api_opts = [
                help='Longest accepted x-openstack-request-id header.'),
     cfg.BoolOpt('delayed_delete', default=False,
                 help='Keep image data for the scrubber instead of deleting it now.'),
+    cfg.IntOpt('client_socket_timeout', default=900, min=0,
+               help='Seconds glance-api waits for the next bytes of an image upload body '
+                    '(PUT /v2/images/{image_id}/file). A client that sends nothing for '
+                    'that long gets 400: the upload is cancelled, its partial data deleted '
+                    'and the image returned to queued. A client that keeps sending, '
+                    'however slowly, is served to the end: a running upload keeps renewing '
+                    'its image, so glance-scrubber never takes it for a stalled one '
+                    '(stalled_upload_time). 0 waits forever, the image staying in '
+                    'saving while the connection is open. Glance applies this timeout to '
+                    'every socket operation of a client; here it bounds upload bodies '
+                    'only.'),
 ]
 
 # NOTE: as Glance 33's glance/image_cache (image_cache_dir is in api_opts above).
@@ -176,14 +187,7 @@ image_format_opts = [
 
 paste_deploy_opts = [
     cfg.StrOpt('flavor',
-               help='Deployment flavor, one of Glance\'s api pipelines: "keystone" '
-                    '(tokens validated by keystonemiddleware with [keystone_authtoken]), '
-                    '"keystone+caching", "keystone+cachemanagement", "caching", '
-                    '"cachemanagement", or unset (no authentication). Any other value stops '
-                    'the service at start. With a keystone flavor every call to the '
-                    'registry also carries the [keystone_authtoken] service user\'s token '
-                    'as X-Service-Token; that user needs one of the registry\'s '
-                    'service_token_roles (default "service").'),
+               help='Deployment flavor: empty for no auth, "keystone" for keystonemiddleware.'),
     cfg.StrOpt('config_file', help='Name of the paste configuration file (unused).'),
 ]
 

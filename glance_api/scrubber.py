@@ -8,8 +8,10 @@ Beyond Glance it also deletes what failed or interrupted uploads left in the sto
 upload records the URL it writes before its first byte (glance_api.uploads.Reservation). A
 failed upload whose store could not be reached leaves that record; an api that died
 mid-upload leaves it and its image in ``saving``: once the image has not been touched for
-``stalled_upload_time`` seconds (a live upload renews it every minute), the scrubber
-deletes the partial data and returns the image to ``queued`` so the user can upload again.
+``stalled_upload_time`` seconds, the scrubber deletes the partial data and returns the image
+to ``queued`` so the user can upload again. A live upload renews its image from a timer
+(glance_api.uploads.Heartbeat), whatever its client does, and the option refuses values a
+renewal could miss: the scrubber never deletes data under a running upload.
 
 The scrubber reaches the database only through glance-registry (admin calls) and the data
 only through ``stores``, as glance-api does.
@@ -23,12 +25,16 @@ import time
 from oslo_config import cfg
 
 from glance_api import config
-from glance_api.service_auth import ServiceAuth
+from glance_api import uploads
+from glance_api.context import RequestContext
 from glance_registry import exceptions as registry_exc
-from glance_server import flavors
 from stores import exceptions as store_exc
 
 LOG = logging.getLogger(__name__)
+
+# Three heartbeats of a running upload: one may be lost and the next late without the
+# upload looking stalled.
+STALLED_UPLOAD_MIN = 3 * uploads.HEARTBEAT_SECONDS
 
 scrubber_opts = [
     cfg.IntOpt('scrub_time', default=0, min=0,
@@ -39,9 +45,17 @@ scrubber_opts = [
     cfg.IntOpt('wakeup_time', default=300, min=0,
                help='Seconds between scrubber runs in daemon mode.'),
     cfg.IntOpt('stalled_upload_time', default=600, min=0,
-               help='Seconds without progress after which an image in saving is taken '
-                    'for an upload whose glance-api died: the scrubber deletes its partial '
-                    'data and returns it to queued (0 disables; not in Glance).'),
+               help='Seconds an image may stay in saving without its upload renewing it '
+                    'before the scrubber takes the upload for one whose glance-api died: '
+                    'it deletes the partial data and returns the image to queued (not in '
+                    'Glance). A running upload renews its image every %d seconds until it '
+                    'ends, however slowly its client sends (glance-api fails an upload '
+                    'whose client sends nothing for client_socket_timeout seconds with '
+                    '400, and returns its image to queued itself), so a live upload is '
+                    'never taken for a stalled one. 0 disables; 1 to %d are refused, as a '
+                    'renewal that is late or lost could then let the scrubber delete the '
+                    'data of a running upload.'
+                    % (uploads.HEARTBEAT_SECONDS, STALLED_UPLOAD_MIN - 1)),
 ]
 
 cli_opts = [
@@ -65,6 +79,21 @@ def list_opts():
              + [opt for opt in config.api_opts
                 if opt.dest in ('delayed_delete', 'enabled_backends')]),
             ('paste_deploy', config.paste_deploy_opts)]
+
+
+def admin_context(conf):
+    """Return the admin context the scrubber calls the registry with.
+
+    With ``[paste_deploy] flavor = keystone`` it carries a token of the
+    ``[keystone_authtoken]`` service user, as the registry requires one.
+    """
+    token = None
+    if (conf.paste_deploy.flavor or '').lower().split('+')[0] == 'keystone':
+        from keystoneauth1 import loading, session
+        auth = loading.load_auth_from_conf_options(conf, 'keystone_authtoken')
+        token = session.Session(auth=auth).get_token()
+    return RequestContext(project_id=None, user_id='glance-scrubber', roles=['admin'],
+                          is_admin=True, auth_token=token)
 
 
 class Scrubber:
@@ -134,7 +163,22 @@ def load_conf(argv=None):
     conf.register_cli_opts(cli_opts)
     conf(argv if argv is not None else sys.argv[1:], project='glance',
          prog='glance-scrubber')
+    check_stalled_upload_time(conf)
     return conf
+
+
+def check_stalled_upload_time(conf):
+    """Refuse a ``stalled_upload_time`` under which a live upload could look stalled.
+
+    :raises cfg.Error:
+    """
+    value = conf.stalled_upload_time
+    if 0 < value < STALLED_UPLOAD_MIN:
+        raise cfg.Error(
+            'stalled_upload_time = %d is too short: a running upload renews its image every '
+            '%d seconds, so glance-scrubber could delete the data of a live upload. Use at '
+            'least %d, or 0 to never scrub stalled uploads.'
+            % (value, uploads.HEARTBEAT_SECONDS, STALLED_UPLOAD_MIN))
 
 
 def main(argv=None):
@@ -149,15 +193,11 @@ def main(argv=None):
         sys.exit('ERROR: The restore and daemon options should not be set together. '
                  'Please use either of them in one request.')
     from glance_api.app import _make_registry, _make_stores
-    try:
-        auth = ServiceAuth(conf)
-    except flavors.UnknownFlavor as e:
-        sys.exit('ERROR: %s' % e)
-    scrubber = Scrubber(conf, _make_registry(conf, auth), _make_stores(conf))
+    scrubber = Scrubber(conf, _make_registry(conf), _make_stores(conf))
     if conf.daemon:
-        daemon(scrubber, conf, auth)
+        daemon(scrubber, conf)
     try:
-        ctx = auth.context(user_id='glance-scrubber')
+        ctx = admin_context(conf)
         if conf.restore:
             scrubber.restore(ctx, conf.restore)
             return 0
@@ -173,7 +213,7 @@ def _log_totals(totals):
              'the next run', totals)
 
 
-def daemon(scrubber, conf, auth, sleep=time.sleep, runs=None):
+def daemon(scrubber, conf, sleep=time.sleep, runs=None):
     """Scrub every ``wakeup_time`` seconds (``runs`` times, or forever).
 
     A run that fails (registry or Keystone unreachable) is logged and retried at the next
@@ -182,7 +222,7 @@ def daemon(scrubber, conf, auth, sleep=time.sleep, runs=None):
     done = 0
     while runs is None or done < runs:
         try:
-            _log_totals(scrubber.run(auth.context(user_id='glance-scrubber')))
+            _log_totals(scrubber.run(admin_context(conf)))
         except Exception:  # noqa: BLE001 - a daemon outlives a bad run
             LOG.exception('Scrubber run failed; retrying in %d seconds', conf.wakeup_time)
         done += 1

@@ -6,10 +6,16 @@ saving→active (compare-and-swap) with the checksums, the location and the virt
 the format inspection found (glance_api.inspection). On any failure, a refused format too,
 the written data is deleted and the image goes back to queued; the original error is
 re-raised.
+
+While it runs, an upload renews its image every HEARTBEAT_SECONDS from a timer
+(:class:`Heartbeat`), so glance-scrubber never takes it for one whose api died; a client that
+sends nothing for ``client_socket_timeout`` seconds fails the upload with a 400 instead.
 """
 
+import contextlib
 import hashlib
 import logging
+import threading
 import time
 
 from glance_api import exceptions
@@ -84,6 +90,11 @@ class SizeLimitedReader:
         """
         try:
             data = self._stream.read(size)
+        except TimeoutError as e:   # client_socket_timeout (see client_timeout)
+            LOG.info('No image data from the client within client_socket_timeout')
+            raise exceptions.BadRequest(
+                'The client sent no image data for longer than the server allows '
+                '(client_socket_timeout); the upload was cancelled.') from e
         except Exception as e:
             LOG.info('Error reading image data from the client: %r', e)
             raise exceptions.BadRequest(
@@ -170,6 +181,8 @@ def drain(stream, max_bytes=DRAIN_MAX_BYTES, seconds=DRAIN_SECONDS):
 
     Returns True when the body was read to its end.
     """
+    if getattr(stream, 'failed', False):
+        return False   # NOTE: gunicorn's mark of a body whose read failed (or timed out)
     deadline = time.monotonic() + seconds
     dropped = 0
     try:
@@ -219,25 +232,27 @@ def upload(conf, registry, stores, ctx, image_id, stream, content_length, declar
         notifier.upload_prepare(saving, store.backend_group)
     location = None
     reservation = Reservation(registry, ctx, image_id, store)
+    heartbeat = Heartbeat(lambda: _renew(registry, ctx, image_id))
     try:
-        quota.enforce(conf, registry, ctx, {quota.IMAGE_COUNT_UPLOADING: 0})
-        remaining = quota.check_storage(conf, registry, ctx, size, image_id)
-        location, values, inspected = _write(
-            conf, store, image, stream, size, remaining, reservation.record,
-            heartbeat=lambda: registry.image_update(ctx, image_id, {}, from_state='saving'))
-        if remaining is not None:
-            # NOTE: again with the real size, as Glance: a concurrent upload of the same
-            # project may have used the room meanwhile.
-            quota.check_storage(conf, registry, ctx, values['size'], image_id)
-        if size is not None and values['size'] != size:
-            # NOTE: drivers already refuse a short or long body; kept so a driver that
-            # does not can never activate an image with the wrong size.
-            raise exceptions.BadRequest(
-                store_exc.SizeMismatch(expected=size, actual=values['size']).msg)
-        # NOTE: after the write, as Glance: a refusal (415) discards ``location`` below.
-        values['virtual_size'] = inspection.virtual_size(
-            inspected, image.get('disk_format'), conf.image_format)
-        image = _activate(registry, ctx, image_id, values)
+        # NOTE: the beats stop before a failure's clean-up below rolls the image back.
+        with heartbeat, client_timeout(stream, conf.client_socket_timeout):
+            quota.enforce(conf, registry, ctx, {quota.IMAGE_COUNT_UPLOADING: 0})
+            remaining = quota.check_storage(conf, registry, ctx, size, image_id)
+            location, values, inspected = _write(
+                conf, store, image, stream, size, remaining, reservation.record, heartbeat)
+            if remaining is not None:
+                # NOTE: again with the real size, as Glance: a concurrent upload of the
+                # same project may have used the room meanwhile.
+                quota.check_storage(conf, registry, ctx, values['size'], image_id)
+            if size is not None and values['size'] != size:
+                # NOTE: drivers already refuse a short or long body; kept so a driver that
+                # does not can never activate an image with the wrong size.
+                raise exceptions.BadRequest(
+                    store_exc.SizeMismatch(expected=size, actual=values['size']).msg)
+            # NOTE: after the write, as Glance: a refusal (415) discards ``location``.
+            values['virtual_size'] = inspection.virtual_size(
+                inspected, image.get('disk_format'), conf.image_format)
+            image = _activate(registry, ctx, image_id, values)
     except BaseException as e:
         # NOTE: BaseException too: a worker timeout or GeneratorExit must not leave an
         # image stuck in saving with orphaned bytes.
@@ -288,7 +303,7 @@ def _write(conf, store, image, stream, size, remaining=None, on_begin=None,
         # NOTE: refused while the data streams: nothing over the quota is written.
         reader = quota.QuotaReader(reader, remaining)
     if heartbeat is not None:
-        reader = Heartbeat(reader, heartbeat)
+        reader = heartbeat.watch(reader)
     inspected = inspection.wrap(image, reader)
     # PERF: the store hashes in helper threads (stores.hashing.ParallelHasher), so md5,
     # the secure hash and the disk write use separate cores.
@@ -374,29 +389,111 @@ class Reservation:
         self.release()
 
 
-class Heartbeat:
-    """File-like view of ``stream`` that calls ``beat()`` every ``interval`` seconds.
+# How often a running upload renews its image. glance-scrubber refuses a
+# stalled_upload_time under three of these (glance_api.scrubber.STALLED_UPLOAD_MIN): a
+# live upload may miss one beat and be slow with the next, and still never look stalled.
+HEARTBEAT_SECONDS = 5
 
-    An upload renews its image's ``updated_at`` this way, so glance-scrubber can tell an
-    upload that is still streaming from one whose api died (``stalled_upload_time``).
+
+class Heartbeat:
+    """Renew an uploading image's ``updated_at`` every ``interval`` seconds, from a timer.
+
+    glance-scrubber takes an image in saving that nobody renewed for
+    ``stalled_upload_time`` for an upload whose glance-api died. The beats come from a
+    thread, not from the data, so a client that pauses (for up to
+    ``client_socket_timeout``) or a slow store never makes a live upload look dead; they
+    stop when the upload ends. A beat that finds the image gone or out of saving makes
+    the next read of :meth:`watch`'s stream raise, so a doomed upload stops early.
     """
 
-    INTERVAL = 60
-
-    def __init__(self, stream, beat, interval=INTERVAL):
-        self._stream = stream
+    def __init__(self, beat, interval=HEARTBEAT_SECONDS):
         self._beat = beat
         self._interval = interval
-        self._next = time.monotonic() + interval
+        self._stop = threading.Event()
+        self._lost = None
+        self._thread = threading.Thread(target=self._run, name='upload-heartbeat',
+                                        daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        # NOTE: bounded: a beat waiting on a slow registry must not hold the answer; a
+        # late beat only fails its compare-and-swap.
+        self._thread.join(self._interval)
+
+    def _run(self):
+        while not self._stop.wait(self._interval):
+            try:
+                self._beat()
+            except exceptions.ApiError as e:   # the image left saving: no use beating on
+                self._lost = e
+                return
+            except Exception:  # noqa: BLE001 - e.g. registry down: try again next beat
+                LOG.warning('Unable to renew an uploading image; retrying in %d seconds',
+                            self._interval, exc_info=True)
+
+    def watch(self, stream):
+        """Return ``stream``, raising on read once a beat found the image out of saving."""
+        return _Watched(stream, self)
+
+    def check(self):
+        """Raise what the last beat learnt if the image left saving (Gone, Conflict)."""
+        if self._lost is not None:
+            raise self._lost
+
+
+class _Watched:
+    def __init__(self, stream, heartbeat):
+        self._stream = stream
+        self._heartbeat = heartbeat
 
     def read(self, size=-1):
-        """Return the next bytes of ``stream``; beat when the interval has passed."""
-        data = self._stream.read(size)
-        now = time.monotonic()
-        if now >= self._next:
-            self._next = now + self._interval
-            self._beat()
-        return data
+        self._heartbeat.check()
+        return self._stream.read(size)
+
+
+def _renew(registry, ctx, image_id):
+    try:
+        registry.image_update(ctx, image_id, {}, from_state='saving')
+    except registry_exc.ImageNotFound:
+        raise _gone(image_id) from None
+    except registry_exc.Conflict:
+        raise exceptions.Conflict('Image %s left the saving status during the upload; the '
+                                  'upload was cancelled.' % image_id) from None
+
+
+@contextlib.contextmanager
+def client_timeout(stream, seconds):
+    """Within the block, fail a read of the client's body after ``seconds`` without data.
+
+    A read that times out raises TimeoutError (a 400 through :class:`SizeLimitedReader`)
+    and gunicorn closes the connection. ``seconds`` 0, or a body that is not gunicorn's
+    socket, waits forever.
+    """
+    sock = _client_socket(stream)
+    if sock is None or not seconds:
+        yield
+        return
+    previous = sock.gettimeout()
+    sock.settimeout(seconds)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(previous)
+
+
+def _client_socket(stream):
+    if isinstance(stream, SocketBody):
+        return stream._sock
+    reader = getattr(stream, 'reader', None)   # gunicorn's Body: Length/EOF/ChunkedReader
+    unreader = (getattr(reader, 'unreader', None)
+                or getattr(getattr(reader, 'req', None), 'unreader', None))
+    sock = getattr(unreader, 'sock', None)
+    return sock if hasattr(sock, 'settimeout') else None
 
 
 def _activate(registry, ctx, image_id, values):

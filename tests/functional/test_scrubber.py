@@ -17,11 +17,12 @@ import pymysql
 import pytest
 import requests
 
+from glance_api.scrubber import STALLED_UPLOAD_MIN
 from tests.conftest import script
 from tests.functional.conftest import BACKENDS, User, running_stack
 
 MIB = 1024 * 1024
-STALL = 3
+STALL = STALLED_UPLOAD_MIN   # the shortest the scrubber accepts
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
