@@ -187,7 +187,14 @@ image_format_opts = [
 
 paste_deploy_opts = [
     cfg.StrOpt('flavor',
-               help='Deployment flavor: empty for no auth, "keystone" for keystonemiddleware.'),
+               help='Deployment flavor, one of Glance\'s api pipelines: "keystone" '
+                    '(tokens validated by keystonemiddleware with [keystone_authtoken]), '
+                    '"keystone+caching", "keystone+cachemanagement", "caching", '
+                    '"cachemanagement", or unset (no authentication). Any other value stops '
+                    'the service at start. With a keystone flavor every call to the '
+                    'registry also carries the [keystone_authtoken] service user\'s token '
+                    'as X-Service-Token; that user needs one of the registry\'s '
+                    'service_token_roles (default "service").'),
     cfg.StrOpt('config_file', help='Name of the paste configuration file (unused).'),
 ]
 

@@ -26,8 +26,9 @@ from oslo_config import cfg
 
 from glance_api import config
 from glance_api import uploads
-from glance_api.context import RequestContext
+from glance_api.service_auth import ServiceAuth
 from glance_registry import exceptions as registry_exc
+from glance_server import flavors
 from stores import exceptions as store_exc
 
 LOG = logging.getLogger(__name__)
@@ -79,21 +80,6 @@ def list_opts():
              + [opt for opt in config.api_opts
                 if opt.dest in ('delayed_delete', 'enabled_backends')]),
             ('paste_deploy', config.paste_deploy_opts)]
-
-
-def admin_context(conf):
-    """Return the admin context the scrubber calls the registry with.
-
-    With ``[paste_deploy] flavor = keystone`` it carries a token of the
-    ``[keystone_authtoken]`` service user, as the registry requires one.
-    """
-    token = None
-    if (conf.paste_deploy.flavor or '').lower().split('+')[0] == 'keystone':
-        from keystoneauth1 import loading, session
-        auth = loading.load_auth_from_conf_options(conf, 'keystone_authtoken')
-        token = session.Session(auth=auth).get_token()
-    return RequestContext(project_id=None, user_id='glance-scrubber', roles=['admin'],
-                          is_admin=True, auth_token=token)
 
 
 class Scrubber:
@@ -193,11 +179,15 @@ def main(argv=None):
         sys.exit('ERROR: The restore and daemon options should not be set together. '
                  'Please use either of them in one request.')
     from glance_api.app import _make_registry, _make_stores
-    scrubber = Scrubber(conf, _make_registry(conf), _make_stores(conf))
-    if conf.daemon:
-        daemon(scrubber, conf)
     try:
-        ctx = admin_context(conf)
+        auth = ServiceAuth(conf)
+    except flavors.UnknownFlavor as e:
+        sys.exit('ERROR: %s' % e)
+    scrubber = Scrubber(conf, _make_registry(conf, auth), _make_stores(conf))
+    if conf.daemon:
+        daemon(scrubber, conf, auth)
+    try:
+        ctx = auth.context(user_id='glance-scrubber')
         if conf.restore:
             scrubber.restore(ctx, conf.restore)
             return 0
@@ -213,7 +203,7 @@ def _log_totals(totals):
              'the next run', totals)
 
 
-def daemon(scrubber, conf, sleep=time.sleep, runs=None):
+def daemon(scrubber, conf, auth, sleep=time.sleep, runs=None):
     """Scrub every ``wakeup_time`` seconds (``runs`` times, or forever).
 
     A run that fails (registry or Keystone unreachable) is logged and retried at the next
@@ -222,7 +212,7 @@ def daemon(scrubber, conf, sleep=time.sleep, runs=None):
     done = 0
     while runs is None or done < runs:
         try:
-            _log_totals(scrubber.run(admin_context(conf)))
+            _log_totals(scrubber.run(auth.context(user_id='glance-scrubber')))
         except Exception:  # noqa: BLE001 - a daemon outlives a bad run
             LOG.exception('Scrubber run failed; retrying in %d seconds', conf.wakeup_time)
         done += 1
