@@ -30,7 +30,7 @@ from glance_api.service_auth import ServiceAuth
 from glance_api.store_data import StoreImageResource
 from glance_api.tags import ImageTagResource
 from glance_api.versions import Negotiator, application_url
-from glance_registry import metrics
+from glance_server import metrics
 from glance_server import flavors
 
 LOG = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ def app_factory(conf):
     """Return a callable building the app (registry client, stores) in each worker."""
     def build():
         from glance_api.app import create_app
-        from glance_registry import metrics
+        from glance_server import metrics
 
         return metrics.wrap(conf, create_app(conf))   # + /metrics, beside /healthcheck
     return build
@@ -67,7 +67,7 @@ def main(argv=None):
         sys.exit('ERROR: %s' % e)
     from glance_api import locations_api
     locations_api.recover_on_start(conf)   # tasks a dead api left pending/processing
-    from glance_registry import gunicorn_runner
+    from glance_server import gunicorn_runner
     gunicorn_runner.serve(
         app_factory(conf), bind_host=conf.bind_host, bind_port=conf.bind_port,
         workers=conf.workers, threads=conf.threads, proc_name='glance-api')

@@ -4,7 +4,7 @@ from oslo_config import cfg
 from oslo_policy import opts as policy_opts
 
 from glance_registry import config as registry_config
-from glance_registry import metrics as registry_metrics
+from glance_server import metrics as registry_metrics
 
 DEFAULT_DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
                         'iso', 'ploop']

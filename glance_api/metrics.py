@@ -1,12 +1,12 @@
 """glance-api's own Prometheus instruments (the request ones and /metrics are in
-glance_registry.metrics, shared with glance-registry).
+glance_server.metrics, shared with glance-registry).
 
 Each function records one event and never raises: a metrics failure must not fail a request.
 """
 
 import logging
 
-from glance_registry.metrics import instrument
+from glance_server.metrics import instrument
 
 LOG = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import os
 
 from glance_api import cmd
 from glance_api.app import create_app
-from glance_registry import metrics
+from glance_server import metrics
 
 
 def _config_files():

@@ -9,7 +9,7 @@ from sqlalchemy import exc as sa_exc
 
 from glance_registry import context
 from glance_registry import exceptions as reg_exc
-from glance_registry import metrics
+from glance_server import metrics
 from glance_registry import rights
 from glance_registry.resources import cache, images, members, metadefs, scrub, tasks, usage
 

@@ -5,7 +5,8 @@ import sys
 
 from oslo_config import cfg
 
-from glance_registry import config, gunicorn_runner
+from glance_registry import config
+from glance_server import gunicorn_runner
 from glance_server import flavors
 
 LOG = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def load_conf(argv=None, default_config_files=None):
 def app_factory(conf):
     """Return a callable building the app (engine, repo) in the calling process."""
     def build():
-        from glance_registry import metrics
+        from glance_server import metrics
         from glance_registry.app import create_app
 
         return metrics.wrap(conf, create_app(conf))   # + /metrics, outside keystone

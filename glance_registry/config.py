@@ -65,12 +65,12 @@ def register_opts(conf):
     conf.register_opts(paste_deploy_opts, group='paste_deploy')
     register_client_opts(conf)
     db_config.register_opts(conf)
-    from glance_registry import metrics   # [DEFAULT] enable_metrics
+    from glance_server import metrics   # [DEFAULT] enable_metrics
     metrics.register_opts(conf)
 
 
 def _metrics_opts():
-    from glance_registry import metrics
+    from glance_server import metrics
     return metrics.metrics_opts
 
 

@@ -7,7 +7,7 @@ Config files: ``GLANCE_REGISTRY_CONFIG`` (comma-separated paths) or Glance's def
 import os
 
 from glance_registry import cmd
-from glance_registry import metrics
+from glance_server import metrics
 from glance_registry.app import create_app
 
 

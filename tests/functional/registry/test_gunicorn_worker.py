@@ -10,7 +10,7 @@ import pytest
 
 APP = '''
 import sys
-from glance_registry import gunicorn_runner
+from glance_server import gunicorn_runner
 
 def factory():
     def app(environ, start_response):

@@ -12,7 +12,7 @@ from oslo_config import cfg
 from glance_api import downloads
 from glance_api import metrics as api_metrics
 from glance_api import notifier
-from glance_registry import metrics
+from glance_server import metrics
 
 
 def make_conf(**overrides):

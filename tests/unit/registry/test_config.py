@@ -56,7 +56,7 @@ def test_keystone_flavor_wraps_with_auth_token(conf):
 
 def test_client_does_not_load_the_database_stack():
     code = ('import sys, glance_registry.client, glance_registry.exceptions, '
-            'glance_registry.gunicorn_runner; '
+            'glance_server.gunicorn_runner; '
             'print(sorted(m for m in ("sqlalchemy", "falcon", "glance_db", "pymysql", '
             '"glance_registry.app") if m in sys.modules))')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,

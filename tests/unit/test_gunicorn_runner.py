@@ -3,7 +3,7 @@
 import time
 from email.utils import formatdate
 
-from glance_registry import gunicorn_runner
+from glance_server import gunicorn_runner
 
 
 def test_http_date_per_second_is_gunicorns_date_of_this_second():

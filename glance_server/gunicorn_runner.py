@@ -72,7 +72,7 @@ def _http_date_per_second(timestamp=None):
 
 
 def _prepare_metrics_dir(proc_name):
-    """Give the workers' Prometheus samples a directory (see glance_registry.metrics).
+    """Give the workers' Prometheus samples a directory (see glance_server.metrics).
 
     Under an operator's PROMETHEUS_MULTIPROC_DIR each service gets a subdirectory named
     after it (so glance-api and glance-registry never mix samples), emptied of a previous
