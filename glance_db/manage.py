@@ -270,14 +270,29 @@ def _add_metadef_args(parser, name, legacy):
     parser.add_argument("--path", metavar="<path>", help="Path to the json metadata files")
     for flag in _METADEF_FLAGS if name == "load_metadefs" else ():
         parser.add_argument("--" + flag, action="store_true", default=False)
+    # NOTE: Glance's parser also takes the arguments in order ("db load_metadefs PATH"),
+    # filling the parameters its options left unset.
+    parser.add_argument("action_args", nargs="*", metavar="<path> [<merge> ...]",
+                        help="the same values in order: path, then merge, prefer_new, "
+                             "overwrite")
 
 
 def _metadef_kwargs(action, command):
     if action not in ("load_metadefs", "export_metadefs"):
         return {}
+    names = ("path",) + (_METADEF_FLAGS if action == "load_metadefs" else ())
+    given = list(getattr(command, "action_args", None) or [])
+    if len(given) > len(names):
+        raise CommandError("%s takes at most %d arguments (%s)"
+                           % (action, len(names), ", ".join(names)))
     kwargs = {"path": command.path}
     if action == "load_metadefs":
         kwargs.update((flag, bool(getattr(command, flag))) for flag in _METADEF_FLAGS)
+    for name, value in zip(names[:len(given)], given, strict=True):
+        if name == "path":
+            kwargs["path"] = kwargs["path"] or value
+        else:
+            kwargs[name] = kwargs[name] or bool(value)
     return kwargs
 
 
