@@ -39,6 +39,19 @@ class ImageActionResource:
                                                from_state=self.from_status)
             except reg_exc.ImageNotFound:
                 raise exc.NotFound('No image found with ID %s' % image_id) from None
+            except reg_exc.Conflict:
+                self._lost(ctx, image_id)
         # NOTE: Glance saves (and so sends image.update) even when nothing changed.
         self.api.notifier.image('image.update', dict(image, status=self.to_status))
         write_empty(resp)
+
+    def _lost(self, ctx, image_id):
+        """Answer as Glance when another request changed the status first.
+
+        Glance saves without a compare-and-swap: a racing request that set the same status
+        succeeded alongside this one; any other status is what Glance's check refuses.
+        """
+        current = get_image(self.api.registry, ctx, image_id)
+        if current['status'] != self.to_status:
+            raise exc.Forbidden("Not allowed to %s image in status '%s'"
+                                % (self.action, current['status']))

@@ -72,9 +72,12 @@ TABLE = [
     (reg_exc.MarkerNotFound, 400, EXPL),
     (reg_exc.InvalidFilter, 400, EXPL),
     (reg_exc.InvalidSortKey, 400, EXPL),
-    (reg_exc.BadRequest, 400, EXPL),
+    # SECURITY: the registry's own words ("Database error: DataError", "cannot transition
+    # from ... (wanted from_state=...)") are internals; a responder that knows the case
+    # answers Glance's message, any other gets WebOb's default text (the message is logged).
+    (reg_exc.BadRequest, 400, None),
     (reg_exc.Duplicate, 409, EXPL),
-    (reg_exc.Conflict, 409, EXPL),
+    (reg_exc.Conflict, 409, None),
     (reg_exc.Forbidden, 403, EXPL),
     (reg_exc.RegistryUnavailable, 503, None),
     (reg_exc.Unauthorized, 401, None),
@@ -210,6 +213,8 @@ def handle_exception(req, resp, ex, params):
         render(req, resp, 500)
         return
     headers = getattr(ex, 'headers', None) if isinstance(ex, exc.ApiError) else None
+    if isinstance(ex, (reg_exc.BadRequest, reg_exc.Conflict)):
+        LOG.warning('Registry refused %s %s: %s', req.method, req.path, _message(ex))
     if form is None:
         render(req, resp, status, headers=headers)
     elif form == DETAIL:

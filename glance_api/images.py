@@ -192,8 +192,6 @@ class ImageResource:
             raise exc.Forbidden('Image %s is protected and cannot be deleted.' % image_id)
         try:
             delete_image(api, ctx, image)
-        except reg_exc.ImageNotFound:
-            raise exc.NotFound(message) from None
         except store_exc.InUseByStore as e:
             # NOTE: Glance's words, e.g. an RBD snapshot that Nova/Cinder cloned.
             msg = ('Image %(id)s could not be deleted because it is in use: %(exc)s'
@@ -213,7 +211,39 @@ class ImageResource:
         write_empty(resp)
 
 
+# How often a delete starts over after another request changed the image's status.
+DELETE_ATTEMPTS = 3
+
+
 def delete_image(api, ctx, image):
+    """Delete ``image``; deletes racing on one image all succeed, as in Glance 33.
+
+    Glance's delete has no compare-and-swap, so overlapping deletes each answer 204. Here
+    the one that loses the status CAS (or finds the row gone) returns as if it had done the
+    work: another delete holds or finished the image. A status change by anything else
+    (deactivate, an upload finishing) makes the delete start over from the new status.
+    :raises: Forbidden (protected meanwhile), store errors, Conflict (still losing).
+    """
+    for attempt in range(DELETE_ATTEMPTS):
+        try:
+            _delete_once(api, ctx, image)
+            return
+        except reg_exc.ImageNotFound:
+            return
+        except reg_exc.Conflict:
+            if attempt == DELETE_ATTEMPTS - 1:
+                raise
+        try:
+            image = api.registry.image_get(ctx, image['id'])
+        except reg_exc.ImageNotFound:
+            return
+        if image['status'] in ('pending_delete', 'deleted'):
+            return
+        if image['protected']:
+            raise exc.Forbidden('Image %s is protected and cannot be deleted.' % image['id'])
+
+
+def _delete_once(api, ctx, image):
     """Soft-delete the image row, then its bytes; an image never stays active without data.
 
     With data, the row first moves (CAS) to pending_delete; if a store refuses the delete

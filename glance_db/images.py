@@ -60,9 +60,15 @@ def cas_update(conn, image_id, cols, from_state, now):
 
 
 def raise_lost(conn, image_id, new_status, from_state):
-    """Raise why an UPDATE of the image matched no row: ImageNotFound or Conflict."""
+    """Raise why an UPDATE of the image matched no row: ImageNotFound or Conflict.
+
+    NOTE: a locking read: on MariaDB (REPEATABLE READ) a plain one would see the snapshot
+    of the transaction's first read, so an image another transaction deleted meanwhile
+    would still look live (a Conflict naming a stale status instead of ImageNotFound).
+    """
     current = conn.execute(
         select(images.c.status).where(images.c.id == image_id, images.c.deleted == false())
+        .with_for_update(read=True)
     ).scalar()
     if current is None:
         raise not_found(image_id)
