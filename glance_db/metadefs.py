@@ -366,9 +366,17 @@ class MetadefRepo:
             rtypes.c.name == name)).first()
         if row is not None:
             return row.id
-        return conn.execute(insert(rtypes).values(
-            name=name, protected=protected, created_at=now,
-            updated_at=now)).inserted_primary_key[0]
+        try:
+            with conn.begin_nested():
+                return conn.execute(insert(rtypes).values(
+                    name=name, protected=protected, created_at=now,
+                    updated_at=now)).inserted_primary_key[0]
+        except IntegrityError:
+            # NOTE: a concurrent transaction created the same new type first. A locking
+            # read sees its row; a plain one reads this transaction's older snapshot on
+            # MariaDB (REPEATABLE READ).
+            return conn.execute(select(rtypes.c.id).where(rtypes.c.name == name)
+                                .with_for_update(read=True)).scalar_one()
 
     def _associate(self, conn, ns_id, ns_name, values, now):
         rt_id = self._resource_type_id(conn, values['name'], now)

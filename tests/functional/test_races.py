@@ -2,11 +2,14 @@
 
 Glance's image delete and deactivate save without a compare-and-swap, so overlapping
 requests all succeed; ours use one (STYLE.md §2), and the loser used to show its
-"cannot transition from ... (wanted from_state=...)" text as a 409. Each burst starts its
-threads together on a barrier and is repeated, since one burst may happen not to overlap.
+"cannot transition from ... (wanted from_state=...)" text as a 409. Creating one new
+resource type from several requests at once used to show "Database error: IntegrityError".
+Each burst starts its threads together on a barrier and is repeated, since one burst may
+happen not to overlap.
 """
 import functools
 import threading
+import uuid
 
 import pytest
 
@@ -84,3 +87,28 @@ def test_concurrent_deactivations_each_succeed(admin):
         answers = burst([functools.partial(admin.post, url)] * THREADS)
         assert [r.status_code for r in answers] == [204] * THREADS, [r.text for r in answers]
         assert admin.show(image["id"])["status"] == "deactivated"
+
+
+def test_new_resource_type_from_concurrent_requests(admin):
+    ns = "race-" + uuid.uuid4().hex[:8]
+    assert admin.post("/v2/metadefs/namespaces", json={"namespace": ns}).status_code == 201
+    for _ in range(BURSTS):
+        rt = "RT::" + uuid.uuid4().hex
+        path = "/v2/metadefs/namespaces/%s/resource_types" % ns
+        create = functools.partial(admin.post, path, json={"name": rt, "prefix": "p_"})
+        answers = burst([create] * THREADS)
+        assert sorted(r.status_code for r in answers) == [201] + [409] * (THREADS - 1)
+        for resp in answers:
+            if resp.status_code == 409:
+                assert resp.json()["message"] == (
+                    "The metadata definition resource-type association of resource-type=%s "
+                    "to namespace=%s already exists.<br /><br />\n\n\n" % (rt, ns))
+        # Several namespaces created at once, each associated with one more new type.
+        rt = "RT::" + uuid.uuid4().hex
+        names = ["%s-%s" % (ns, uuid.uuid4().hex[:8]) for _ in range(THREADS)]
+        answers = burst([functools.partial(admin.post, "/v2/metadefs/namespaces", json={
+            "namespace": name, "resource_type_associations": [{"name": rt}]})
+            for name in names])
+        assert [r.status_code for r in answers] == [201] * THREADS, [r.text for r in answers]
+        listed = admin.get("/v2/metadefs/namespaces?resource_types=%s&limit=100" % rt).json()
+        assert sorted(n["namespace"] for n in listed["namespaces"]) == sorted(names)
