@@ -20,6 +20,8 @@ def has_body(req):
 def read_json(req):
     """Return the decoded JSON body.
 
+    A string holding a lone UTF-16 surrogate (``"\\ud800"``, legal JSON that is no text) is
+    malformed here: no database column or UTF-8 answer can hold it.
     :raises: BadRequest with Glance's messages for a missing, malformed or odd body.
     """
     if not has_body(req):
@@ -33,11 +35,22 @@ def read_json(req):
         raise exc.BadRequest('Malformed JSON in request body.') from None
     try:
         body = json.loads(text)
+        _check_text(text, body)
     except (ValueError, RecursionError):
         raise exc.BadRequest('Malformed JSON in request body.') from None
     if not isinstance(body, (dict, list)):
         raise exc.BadRequest('Unexpected body type. Expected list/dict.')
     return body
+
+
+def _check_text(text, body):
+    """Raise ValueError (a UnicodeEncodeError) if a decoded string holds a lone surrogate.
+
+    Strict UTF-8 decoding already refused encoded surrogates, so only a ``\\u`` escape can
+    make one; json.loads pairs valid surrogate escapes into one character.
+    """
+    if '\\u' in text:
+        json.dumps(body, ensure_ascii=False).encode('utf-8')
 
 
 def write_json(resp, obj, status=200):

@@ -196,6 +196,33 @@ def _reject_constant(name):
     raise ValueError('%s is not valid JSON' % name)
 
 
+def _finite_float(text):
+    value = float(text)
+    if value in (float('inf'), float('-inf')):
+        raise ValueError('number %s is out of range' % text)
+    return value
+
+
+def _decode(raw):
+    """Decode a JSON document that every column of every database can hold.
+
+    Beyond json.loads: UTF-8 only, no lone UTF-16 surrogate in any string (json.loads makes
+    one from an escape such as ``"\\ud800"``; MariaDB cannot store it), no NaN or infinity
+    (``1e999`` included), no nesting deeper than the interpreter's recursion limit. Integers
+    beyond 64 bits stay: a filter may compare with one; the schemas bound stored ones.
+    :raises ValueError: with what is wrong.
+    """
+    text = raw.decode('utf-8')
+    try:
+        body = json.loads(text, parse_constant=_reject_constant,
+                          parse_float=_finite_float)
+        if '\\u' in text:
+            json.dumps(body, ensure_ascii=False).encode('utf-8')
+    except RecursionError:
+        raise ValueError('nested too deeply') from None
+    return body
+
+
 def load(req, schema=None):
     """Parse the request body as JSON and check it against ``schema`` when given.
 
@@ -208,8 +235,8 @@ def load(req, schema=None):
     if len(raw) > MAX_BODY:
         raise exceptions.BadRequest('Request body too large')
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except ValueError as e:  # includes UnicodeDecodeError
+        body = _decode(raw)
+    except ValueError as e:  # includes UnicodeDecodeError and UnicodeEncodeError
         raise exceptions.BadRequest('Malformed JSON in request body: %s' % e) from None
     if schema is None:
         return body
