@@ -32,8 +32,13 @@ _VALIDATORS = {}
 def validate(name, body, schema=None):
     """Check ``body`` against Glance's metadef schema ``name`` (or ``schema``).
 
+    Every metadef body is an object: Glance's schemas leave ``type`` out, so jsonschema
+    would pass ``[]`` (and Glance then fails on it); here it is refused in the words
+    jsonschema uses for a type mismatch.
     :raises: InvalidObject (400) with jsonschema's message, as glance.schema.Schema does.
     """
+    if not isinstance(body, dict):
+        raise exc.InvalidObject(name, "%r is not of type 'object'" % (body,))
     key = name if schema is None else (name, id(schema))
     validator = _VALIDATORS.get(key)
     if validator is None:

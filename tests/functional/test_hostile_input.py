@@ -127,3 +127,29 @@ def test_value_too_long_for_its_column_is_glance_400(stack, user):
     # NOTE: was the registry's "Database error: DataError"; Glance itself answers 500.
     assert (resp.status_code, resp.json()) == (400, GENERIC_400)
     assert user.get("/v2/images").json()["images"] == before
+
+
+# Every metadef route with a body, and the schema name Glance's message names.
+METADEF_BODIES = [
+    ("POST", "/v2/metadefs/namespaces", "namespace"),
+    ("PUT", "/v2/metadefs/namespaces/{ns}", "namespace"),
+    ("POST", "/v2/metadefs/namespaces/{ns}/objects", "object"),
+    ("PUT", "/v2/metadefs/namespaces/{ns}/objects/o1", "object"),
+    ("POST", "/v2/metadefs/namespaces/{ns}/properties", "property"),
+    ("PUT", "/v2/metadefs/namespaces/{ns}/properties/p1", "property"),
+    ("POST", "/v2/metadefs/namespaces/{ns}/tags", "tags"),
+    ("PUT", "/v2/metadefs/namespaces/{ns}/tags/t1", "tag"),
+    ("POST", "/v2/metadefs/namespaces/{ns}/resource_types", "resource_type_association"),
+]
+
+
+@pytest.mark.parametrize("method, path, schema", METADEF_BODIES)
+@pytest.mark.parametrize("body", [[], [{"name": "x"}]])
+def test_metadef_array_body_is_400(admin, namespace, method, path, schema, body):
+    resp = _send(admin, method, path.format(ns=namespace), body)
+    assert resp.status_code == 400
+    assert resp.json() == {
+        "message": "Provided object does not match schema '%s': %r is not of type 'object'"
+                   "<br /><br />\n\n\n" % (schema, body),
+        "code": "400 Bad Request", "title": "Bad Request"}
+    assert len(admin.get("/v2/metadefs/namespaces/%s/tags" % namespace).json()["tags"]) == 3
