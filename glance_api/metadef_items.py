@@ -260,6 +260,9 @@ class TagsResource:
         params = _params(req)
         _check_list_params(dict(params, limit=None))
         limit = validate_limit(params['limit']) if params.get('limit') else None
+        if limit is not None:
+            # NOTE: clamped as every other list; Glance passes it to SQL as is.
+            limit = min(api.conf.api_limit_max, limit)
         ns = get_namespace(api, ctx, namespace)
         enforce(api, ctx, 'get_metadef_tags', ns)
         marker = params.get('marker') or None

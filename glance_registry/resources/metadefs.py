@@ -53,7 +53,8 @@ NS_UPDATE = {'type': 'object', 'properties': {'values': NS_VALUES}, 'required': 
              'additionalProperties': False}
 NS_SEARCH = {'type': 'object', 'properties': {
     'visibility': _OPT, 'resource_types': {'type': ['array', 'null'], 'items': _NAME},
-    'marker': _OPT, 'limit': {'type': ['integer', 'null'], 'minimum': 0},
+    'marker': _OPT, 'limit': {'type': ['integer', 'null'], 'minimum': 0,
+                              'maximum': bodies.INT64_MAX},
     'sort_key': {'type': 'string', 'maxLength': 64}, 'sort_dir': {'enum': ['asc', 'desc']}},
     'additionalProperties': False}
 ITEM_BODY = {'type': 'object', 'properties': {'item': ITEM}, 'required': ['item'],
@@ -148,7 +149,9 @@ class ContentsResource:
         paging = {}
         if kind == 'tags':
             paging = {'marker': req.get_param('marker'),
-                      'limit': req.get_param_as_int('limit', min_value=0),
+                      # NOTE: bounded: a LIMIT past 64 bits is a syntax error in SQL.
+                      'limit': req.get_param_as_int('limit', min_value=0,
+                                                    max_value=bodies.INT64_MAX),
                       'sort_key': req.get_param('sort_key') or 'created_at',
                       'sort_dir': req.get_param('sort_dir') or 'desc'}
             if paging['sort_dir'] not in ('asc', 'desc'):

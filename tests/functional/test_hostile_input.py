@@ -153,3 +153,20 @@ def test_metadef_array_body_is_400(admin, namespace, method, path, schema, body)
                    "<br /><br />\n\n\n" % (schema, body),
         "code": "400 Bad Request", "title": "Bad Request"}
     assert len(admin.get("/v2/metadefs/namespaces/%s/tags" % namespace).json()["tags"]) == 3
+
+
+@pytest.mark.parametrize("limit", ["99999999999999999999999", str(2 ** 63), "1001"])
+def test_metadef_tags_limit_is_clamped(admin, namespace, limit):
+    resp = admin.get("/v2/metadefs/namespaces/%s/tags?limit=%s" % (namespace, limit))
+    assert resp.status_code == 200, resp.text
+    assert sorted(t["name"] for t in resp.json()["tags"]) == ["t1", "t2", "t3"]
+    paged = admin.get("/v2/metadefs/namespaces/%s/tags?limit=2&sort_dir=asc" % namespace)
+    assert [t["name"] for t in paged.json()["tags"]] == ["t1", "t2"]
+
+
+def test_registry_bounds_the_tags_limit(stack, namespace):
+    resp = requests.get("%s/metadefs/namespaces/%s/tags?limit=99999999999999999999999"
+                        % (stack.registry_url, namespace), timeout=30,
+                        headers={"X-Project-Id": "p1", "X-Roles": "admin", "X-Is-Admin": "True"})
+    assert resp.status_code == 400
+    assert resp.json()["error"]["code"] == "BadRequest"
