@@ -108,7 +108,9 @@ def _is_key(value):
 
 
 def _filter_problem(f):
-    if not (isinstance(f, list) and len(f) == 3 and _is_key(f[0]) and f[1] in _OPS):
+    # NOTE: any string is a key: a property name no image has ('' or over 255 characters,
+    # from "GET /v2/images?=x") matches nothing, as in Glance.
+    if not (isinstance(f, list) and len(f) == 3 and isinstance(f[0], str) and f[1] in _OPS):
         return 'filter %r is not [key, op, value]' % (f,)
     value = f[2]
     values = value if isinstance(value, list) else [value]
@@ -124,7 +126,8 @@ def _sort_problem(s):
 
 
 def _tag_problem(t):
-    return None if isinstance(t, str) and len(t) <= 255 else 'tag %r is not a string' % (t,)
+    # NOTE: a tag longer than any stored one (255) matches nothing; it is no error.
+    return None if isinstance(t, str) else 'tag %r is not a string' % (t,)
 
 
 _SCALAR_CHECKS = (

@@ -170,3 +170,11 @@ def test_registry_bounds_the_tags_limit(stack, namespace):
                         headers={"X-Project-Id": "p1", "X-Roles": "admin", "X-Is-Admin": "True"})
     assert resp.status_code == 400
     assert resp.json()["error"]["code"] == "BadRequest"
+
+
+@pytest.mark.parametrize("query", ["=x", "%s=x" % ("a" * 300), "tag=%s" % ("t" * 300)])
+def test_list_filter_no_image_can_match_is_empty(user, query):
+    user.create_image(foo="x", tags=["t"])
+    resp = user.get("/v2/images?" + query)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["images"] == []
