@@ -48,9 +48,10 @@ def parse_isotime(value):
     """Parse an ISO 8601 time into a naive UTC datetime (ValueError if it is not one)."""
     try:
         parsed = iso8601.parse_date(value)
-    except (iso8601.ParseError, TypeError) as e:
+        # NOTE: a time near year 1 or 9999 with an offset has no UTC equivalent.
+        return parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    except (iso8601.ParseError, TypeError, OverflowError) as e:
         raise ValueError(str(e)) from None
-    return parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def split_filter_op(expression):

@@ -198,7 +198,7 @@ def _coerce(key, value):
             return int(value)
         if key in _TIME_COLS:
             return _parse_time(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise exceptions.InvalidFilter("Invalid value for filter %s: %s" % (key, value)) \
             from exc
     if key in _BOOL_COLS:

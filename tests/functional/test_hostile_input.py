@@ -26,6 +26,13 @@ def _send(user, method, path, body, headers=None):
     return user.request(method, path, data=json.dumps(body).encode(), headers=headers)
 
 
+def _registry(stack, method, path, **kwargs):
+    headers = {"X-Project-Id": "p-" + uuid.uuid4().hex, "X-Roles": "admin",
+               "X-Is-Admin": "True"}
+    return requests.request(method, stack.registry_url + path, headers=headers, timeout=30,
+                            **kwargs)
+
+
 @pytest.fixture
 def namespace(admin):
     """A public namespace with an object, a property and two tags; its name."""
@@ -108,9 +115,7 @@ def test_surrogate_pair_is_text(stack, user):
     (b"[" * 100000, "nested too deeply"),
 ])
 def test_registry_refuses_what_no_column_holds(stack, raw, problem):
-    resp = requests.post(stack.registry_url + "/images", data=raw, timeout=30, headers={
-        "X-Project-Id": "p-" + uuid.uuid4().hex, "X-Roles": "admin", "X-Is-Admin": "True",
-        "Content-Type": "application/json"})
+    resp = _registry(stack, "POST", "/images", data=raw)
     assert resp.status_code == 400
     error = resp.json()["error"]
     assert error["code"] == "BadRequest"
@@ -165,9 +170,8 @@ def test_metadef_tags_limit_is_clamped(admin, namespace, limit):
 
 
 def test_registry_bounds_the_tags_limit(stack, namespace):
-    resp = requests.get("%s/metadefs/namespaces/%s/tags?limit=99999999999999999999999"
-                        % (stack.registry_url, namespace), timeout=30,
-                        headers={"X-Project-Id": "p1", "X-Roles": "admin", "X-Is-Admin": "True"})
+    resp = _registry(stack, "GET", "/metadefs/namespaces/%s/tags?limit=99999999999999999999999"
+                     % namespace)
     assert resp.status_code == 400
     assert resp.json()["error"]["code"] == "BadRequest"
 
@@ -178,3 +182,13 @@ def test_list_filter_no_image_can_match_is_empty(user, query):
     resp = user.get("/v2/images?" + query)
     assert resp.status_code == 200, resp.text
     assert resp.json()["images"] == []
+
+
+@pytest.mark.parametrize("value", ["gte:9999-12-31T23:00:00-05:00",
+                                   "lt:0001-01-01T01:00:00%2B05:00"])
+def test_list_time_with_no_utc_equivalent_is_400(user, value):
+    resp = user.get("/v2/images?created_at=" + value)
+    assert (resp.status_code, resp.json()) == (400, {
+        "message": 'Bad "created_at" query filter format. Use ISO 8601 DateTime notation.'
+                   "<br /><br />\n\n\n",
+        "code": "400 Bad Request", "title": "Bad Request"})
