@@ -32,11 +32,19 @@ UNFINISHED = ("pending", "processing")
 
 
 def _parse_time(value):
+    """Return ``value`` (an ISO 8601 string) as a naive UTC datetime.
+
+    :raises: InvalidFilter when it is no time (the images repository's name for a value
+        a column cannot hold).
+    """
     if value is None or isinstance(value, datetime.datetime):
         return value
-    parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    try:
+        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        raise exceptions.InvalidFilter("Invalid time: %s" % value) from None
     return parsed
 
 

@@ -67,9 +67,12 @@ class ScrubJobsResource:
     def on_get(self, req, resp):
         """Answer ``{"jobs": [...]}``."""
         _require_admin(req)
-        jobs = self.repo.jobs(req.get_param_as_int('scrub_time', min_value=0, default=0),
-                              req.get_param_as_int('stall_time', min_value=0, default=0),
-                              limit=req.get_param_as_int('limit', min_value=1, default=1000))
+        # NOTE: bounded: past them a time is out of datetime's range, a LIMIT not SQL.
+        seconds = {'min_value': 0, 'max_value': bodies.INT32_MAX, 'default': 0}
+        jobs = self.repo.jobs(req.get_param_as_int('scrub_time', **seconds),
+                              req.get_param_as_int('stall_time', **seconds),
+                              limit=req.get_param_as_int('limit', min_value=1, default=1000,
+                                                         max_value=bodies.INT64_MAX))
         render(resp, {'jobs': jobs})
 
 

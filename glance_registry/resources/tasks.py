@@ -48,7 +48,7 @@ TASK_UPDATE = {'type': 'object', 'properties': {
 TASK_SEARCH = {'type': 'object', 'properties': {
     'filters': {'type': 'object', 'additionalProperties': {'type': ['string', 'null']}},
     'marker': {'type': ['string', 'null'], 'maxLength': 36},
-    'limit': {'type': ['integer', 'null'], 'minimum': 0},
+    'limit': {'type': ['integer', 'null'], 'minimum': 0, 'maximum': bodies.INT64_MAX},
     'sort_key': {'type': 'string', 'maxLength': 64},
     'sort_dir': {'enum': ['asc', 'desc']},
 }, 'additionalProperties': False}

@@ -192,3 +192,20 @@ def test_list_time_with_no_utc_equivalent_is_400(user, value):
         "message": 'Bad "created_at" query filter format. Use ISO 8601 DateTime notation.'
                    "<br /><br />\n\n\n",
         "code": "400 Bad Request", "title": "Bad Request"})
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "/tasks", {"task": {"type": "import", "owner": "p", "expires_at": "9999-99-99"}}),
+    ("POST", "/tasks", {"task": {"type": "import", "owner": "p",
+                                 "expires_at": "9999-12-31T23:00:00-05:00"}}),
+    ("POST", "/tasks/search", {"limit": 2 ** 64}),
+    ("POST", "/images/search", {"filters": [["created_at", "gte",
+                                             "0001-01-01T01:00:00+05:00"]]}),
+    ("GET", "/scrub/jobs?scrub_time=99999999999999999999999", None),
+    ("GET", "/scrub/jobs?stall_time=99999999999999999999999", None),
+    ("GET", "/scrub/jobs?limit=99999999999999999999999", None),
+])
+def test_registry_values_out_of_range_are_400(stack, method, path, body):
+    resp = _registry(stack, method, path, json=body)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["code"] in ("BadRequest", "InvalidFilter")
