@@ -1,18 +1,19 @@
 """The S3 store's writing side and its error mapping (see stores/s3.py).
 
-An upload below ``s3_store_large_object_size`` streams as one PUT; a larger one (or one of
-unknown size) is a multipart upload whose parts are sent by ``s3_store_thread_pools``
-threads in parallel, with at most that many parts in memory.
+An upload below ``s3_store_large_object_size`` streams as one PUT (its body fed through a
+bounded queue, stores/streams.py); a larger one (or one of unknown size) is a multipart
+upload whose parts are sent by ``s3_store_thread_pools`` threads in parallel, with at most
+that many parts in memory.
 """
 
 import logging
-import queue
 from concurrent import futures
 
 from botocore import exceptions as boto_exc
 
 from stores import base
 from stores import exceptions
+from stores import streams
 
 LOG = logging.getLogger(__name__)
 
@@ -20,9 +21,6 @@ MAX_PART_NUM = 10000
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
 MAX_ATTEMPTS = 2
-QUEUE_CHUNKS = 4
-_END = object()
-_ABORT = object()
 
 
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
@@ -63,29 +61,6 @@ def reraise(e, what):
     raise exceptions.BackendUnavailable() from e
 
 
-class _StreamBody:
-    """A file-like PUT body fed chunk by chunk through a bounded queue."""
-
-    def __init__(self):
-        self.queue = queue.Queue(QUEUE_CHUNKS)
-        self.pending = b""
-
-    def read(self, size=-1):
-        if not self.pending:
-            chunk = self.queue.get()
-            if chunk is _END:
-                self.queue.put(_END)
-                return b""
-            if chunk is _ABORT:
-                raise OSError("upload aborted")
-            self.pending = chunk
-        if size is None or size < 0 or size >= len(self.pending):
-            chunk, self.pending = self.pending, b""
-            return chunk
-        chunk, self.pending = self.pending[:size], self.pending[size:]
-        return chunk
-
-
 class S3Writer(base.Writer):
     """One streamed PUT, or a multipart upload with parts sent in parallel."""
 
@@ -106,30 +81,16 @@ class S3Writer(base.Writer):
         self.buffer = bytearray()
         self.upload_id = None
         self.parts = []          # (part number, future)
-        self.body = None
-        self.single = None
+        self.single = None       # the streams.QueueBody of a single PUT
 
     # --- single PUT ------------------------------------------------------------
 
     def _start_single(self):
-        self.body = _StreamBody()
-        self.single = self.pool.submit(self.client.put_object, Bucket=self.bucket,
-                                       Key=self.key, Body=self.body,
-                                       ContentLength=self.size)
+        self.single = streams.QueueBody(self.pool, self._put_object, "S3", self.key)
 
-    def _feed(self, item):
-        while True:
-            if self.single.done():
-                self.single.result()
-                if item is _END or item is _ABORT:
-                    return
-                raise exceptions.BackendException(
-                    message="S3 upload of %s ended early" % self.key)
-            try:
-                self.body.queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+    def _put_object(self, body):
+        return self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body,
+                                      ContentLength=self.size)
 
     # --- multipart -------------------------------------------------------------
 
@@ -160,7 +121,7 @@ class S3Writer(base.Writer):
             if not self.multipart:
                 if self.single is None:
                     self._start_single()
-                self._feed(chunk)
+                self.single.put(chunk)
                 return
             self.buffer += chunk
             while len(self.buffer) >= self.part_size:
@@ -176,8 +137,8 @@ class S3Writer(base.Writer):
             if not self.multipart:
                 if self.single is None:
                     self._start_single()
-                self._feed(_END)
-                self.single.result(timeout=READ_TIMEOUT * MAX_ATTEMPTS)
+                self.single.end()
+                self.single.future.result(timeout=READ_TIMEOUT * MAX_ATTEMPTS)
             elif self.upload_id is None:
                 # Smaller than one part: a plain PUT of what was buffered.
                 self.client.put_object(Bucket=self.bucket, Key=self.key,
@@ -207,12 +168,8 @@ class S3Writer(base.Writer):
         self.buffer = bytearray()
         pending = [f for _, f in self.parts]
         if self.single is not None:
-            pending.append(self.single)
-            if not self.single.done():
-                try:
-                    self.body.queue.put(_ABORT, timeout=READ_TIMEOUT)
-                except queue.Full:
-                    pass
+            pending.append(self.single.future)
+            self.single.abort(READ_TIMEOUT)
         futures.wait(pending, timeout=READ_TIMEOUT * MAX_ATTEMPTS)
         self.pool.shutdown(wait=False)
         try:

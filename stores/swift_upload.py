@@ -2,12 +2,12 @@
 
 An upload below the large-object size is one PUT; a larger one (or one of unknown size)
 is written as segments, each sent by a helper thread fed chunk by chunk through a small
-bounded queue, so a few segments can be in flight at once and memory stays at a few chunks
-per thread; ``commit`` writes the DLO manifest.
+bounded queue (stores/streams.py), so a few segments can be in flight at once and memory
+stays at a few chunks per thread; ``commit`` writes the DLO manifest.
 """
 
+import functools
 import logging
-import queue
 from concurrent import futures
 
 import requests
@@ -16,6 +16,7 @@ from keystoneauth1 import exceptions as ks_exceptions
 
 from stores import base
 from stores import exceptions
+from stores import streams
 
 LOG = logging.getLogger(__name__)
 
@@ -24,11 +25,8 @@ LOG = logging.getLogger(__name__)
 TIMEOUT = 60
 RETRIES = 2
 STARTING_BACKOFF = 0.5
-# Segments in flight at once per upload, and chunks queued per segment.
+# Segments in flight at once per upload.
 UPLOAD_THREADS = 4
-QUEUE_CHUNKS = 4
-_END = object()
-_ABORT = object()
 
 
 def reraise(e, what):
@@ -94,65 +92,15 @@ def delete_ignoring_404(conn, container, name):
     return True
 
 
-class _Upload:
-    """One object PUT fed chunk by chunk through a bounded queue by a helper thread."""
-
-    def __init__(self, pool, conn, container, name, length):
-        self.queue = queue.Queue(QUEUE_CHUNKS)
-        self.pending = b""
-        self.name = name
-        self.future = pool.submit(self._run, conn, container, name, length)
-
-    def read(self, size=-1):
-        """Return the next queued bytes, at most ``size`` (the body of the PUT)."""
-        if not self.pending:
-            chunk = self.queue.get()
-            if chunk is _END:
-                self.queue.put(_END)  # later reads see the end too
-                return b""
-            if chunk is _ABORT:
-                raise OSError("upload aborted")
-            self.pending = chunk
-        if size is None or size < 0 or size >= len(self.pending):
-            chunk, self.pending = self.pending, b""
-            return chunk
-        chunk, self.pending = self.pending[:size], self.pending[size:]
-        return chunk
-
-    def _run(self, conn, container, name, length):
-        try:
-            if length == 0:
-                conn.put_object(container, name, b"", content_length=0)
-            else:
-                # NOTE: a file-like body (swiftclient sends a generator with a
-                # Content-Length wrongly); chunk_size as large as our chunks.
-                conn.put_object(container, name, self, content_length=length,
-                                chunk_size=base.DEFAULT_CHUNK_SIZE)
-        finally:
-            self._drain()
-
-    def _drain(self):
-        # Unblock a producer waiting on a full queue after a failure.
-        try:
-            while True:
-                self.queue.get_nowait()
-        except queue.Empty:
-            pass
-
-    def put(self, item):
-        """Queue ``item``; raise the upload's error if it failed meanwhile."""
-        while True:
-            if self.future.done():
-                self.future.result()  # raises the upload's error
-                if item is _END or item is _ABORT:
-                    return
-                raise exceptions.BackendException(
-                    message="Swift upload of %s ended early" % self.name)
-            try:
-                self.queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+def _put_object(conn, container, name, length, body):
+    """Upload ``body`` (a streams.QueueBody) as ``container/name``, ``length`` bytes."""
+    if length == 0:
+        conn.put_object(container, name, b"", content_length=0)
+    else:
+        # NOTE: a file-like body (swiftclient sends a generator with a Content-Length
+        # wrongly); chunk_size as large as our chunks.
+        conn.put_object(container, name, body, content_length=length,
+                        chunk_size=base.DEFAULT_CHUNK_SIZE)
 
 
 class SwiftWriter(base.Writer):
@@ -186,7 +134,8 @@ class SwiftWriter(base.Writer):
             name, length, room = self.loc.obj, self.size, self.size
         self._finish_waiting()
         conn = self.store.connect(self.loc)
-        self.current = _Upload(self.pool, conn, self.loc.container, name, length)
+        send = functools.partial(_put_object, conn, self.loc.container, name, length)
+        self.current = streams.QueueBody(self.pool, send, "Swift", name)
         self.uploads.append(self.current)
         self.room = room
 
@@ -220,7 +169,7 @@ class SwiftWriter(base.Writer):
                         if not self.segmented:
                             raise exceptions.SizeMismatch(expected=self.size,
                                                           actual=self.written + len(view))
-                        self.current.put(_END)
+                        self.current.end()
                     self._start_upload()
                 n = min(self.room, len(view))
                 # NOTE: a whole chunk is passed as is (no copy); only a piece that
@@ -236,10 +185,10 @@ class SwiftWriter(base.Writer):
         """Finish the uploads, then write the manifest; return (url, {})."""
         try:
             if self.current is not None:
-                self.current.put(_END)
+                self.current.end()
             elif not self.segmented:
                 self._start_upload()  # an empty object
-                self.current.put(_END)
+                self.current.end()
             for upload in self.uploads:
                 self._result(upload)
             conn = self.store.connect(self.loc)
@@ -263,11 +212,7 @@ class SwiftWriter(base.Writer):
         :raises: BackendUnavailable (the partial data stays; ``delete(location)`` later)
         """
         for upload in self.uploads:
-            if not upload.future.done():
-                try:
-                    upload.queue.put(_ABORT, timeout=TIMEOUT)
-                except queue.Full:
-                    pass
+            upload.abort(TIMEOUT)
         futures.wait([u.future for u in self.uploads], timeout=TIMEOUT * (RETRIES + 1))
         self.pool.shutdown(wait=False)
         try:
