@@ -164,7 +164,7 @@ class ImportJob:
     def _stage(self, chunks, size):
         reader = uploads.SizeLimitedReader(_ChunkReader(chunks), self.conf.image_size_cap)
         try:
-            _url, written, _meta = self.staging.store.add(self.image_id, reader, None)
+            written = self.staging.store.add(self.image_id, reader, None).size
         finally:
             getattr(chunks, 'close', lambda: None)()
         if size and written != size:
@@ -285,8 +285,8 @@ class ImportJob:
         store = self.api.stores.for_store(backend) if backend else self.api.stores.default
         with open(path, 'rb') as source:
             reader = source if cancel is None else _Cancellable(source, cancel)
-            url, _written, metadata = store.add(self.image_id, reader, size)
-        return store, url, metadata
+            added = store.add(self.image_id, reader, size)
+        return store, added.url, added.metadata
 
     def _register(self, backend, store, url, metadata, data, set_active):
         self.written.append((store, url))

@@ -198,7 +198,7 @@ def stage(api, staging, ctx, image_id, stream, size):
         quota.enforce(api.conf, api.registry, ctx, {quota.IMAGE_COUNT_UPLOADING: 0})
         reader = uploads.SizeLimitedReader(stream, api.conf.image_size_cap)
         try:
-            _url, written, _meta = store.add(image_id, reader, size)
+            written = store.add(image_id, reader, size).size
         except store_exc.Duplicate:
             raise exc.Conflict('The image %s has data on staging' % image_id) from None
         except store_exc.ImageSizeLimitExceeded as e:

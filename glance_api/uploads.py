@@ -308,15 +308,15 @@ def _write(conf, store, image, stream, size, remaining=None, on_begin=None,
     # PERF: the store hashes in helper threads (stores.hashing.ParallelHasher), so md5,
     # the secure hash and the disk write use separate cores.
     try:
-        url, written, metadata = store.add(image['id'], inspected or reader, size,
-                                           hashers=(md5, secure), on_begin=on_begin)
+        added = store.add(image['id'], inspected or reader, size,
+                          hashers=(md5, secure), on_begin=on_begin)
     except store_exc.SizeMismatch as e:
         raise exceptions.BadRequest(e.msg) from e
     except store_exc.ImageSizeLimitExceeded as e:
         raise too_large(e.msg) from e
-    location = {'url': url, 'metadata': dict(metadata or {}), 'status': 'active'}
+    location = {'url': added.url, 'metadata': dict(added.metadata or {}), 'status': 'active'}
     values = {
-        'status': 'active', 'size': written,
+        'status': 'active', 'size': added.size,
         'checksum': md5.hexdigest(), 'os_hash_algo': algo,
         'os_hash_value': secure.hexdigest(),
         'locations': [location],

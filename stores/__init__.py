@@ -10,9 +10,9 @@ from oslo_config import cfg
 
 from stores import config
 from stores import exceptions
-from stores.base import Store, scheme_of
+from stores.base import AddResult, Store, scheme_of
 
-__all__ = ["StoreRegistry", "Store", "exceptions", "load_driver"]
+__all__ = ["AddResult", "StoreRegistry", "Store", "exceptions", "load_driver"]
 
 LOG = logging.getLogger(__name__)
 

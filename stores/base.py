@@ -1,5 +1,6 @@
 """The driver interface every store implements, and the shared chunked-I/O helpers."""
 
+import dataclasses
 import logging
 import urllib.parse
 
@@ -89,6 +90,19 @@ class BodyIterator:
                 close()
             except self._errors:
                 pass
+
+
+@dataclasses.dataclass(frozen=True)
+class AddResult:
+    """What :meth:`Store.add` stored, as every driver returns it.
+
+    ``url`` is the new object's location, ``size`` the number of bytes written and
+    ``metadata`` the location metadata (``{"store": id}`` in multi-store mode).
+    """
+
+    url: str
+    size: int
+    metadata: dict
 
 
 class Writer:
@@ -206,7 +220,7 @@ class Store:
         raise exceptions.StoreAddDisabled()
 
     def add(self, image_id, stream, size, hashers=(), on_begin=None):
-        """Store ``stream`` as ``image_id``; return (url, bytes_written, metadata).
+        """Store ``stream`` as ``image_id``; return its :class:`AddResult`.
 
         ``size`` is the declared byte count or None when unknown. Every byte written is
         fed to each of ``hashers`` (in helper threads, in parallel with the write). On
@@ -247,7 +261,7 @@ class Store:
             raise
         if self.backend_group:
             metadata["store"] = self.backend_group
-        return url, written, metadata
+        return AddResult(url, written, metadata)
 
 
 def _abort_quietly(writer, image_id):

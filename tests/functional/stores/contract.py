@@ -121,9 +121,9 @@ class StoreContract:
 
     def put_object(self, store, name, data):
         """Place ``data`` so ``store`` can read it; return its URL."""
-        url, written, _ = store.add(name, io.BytesIO(data), len(data))
-        assert written == len(data)
-        return url
+        added = store.add(name, io.BytesIO(data), len(data))
+        assert added.size == len(data)
+        return added.url
 
     def unavailable_store(self, store):
         pytest.skip("no way to make this backend unavailable")
@@ -231,9 +231,10 @@ class StoreContract:
         if not self.large_size:
             pytest.skip("no large-object threshold for this store")
         data = payload(self.large_size, seed=11)
-        url, written, _ = store.add(str(uuid.uuid4()), io.BytesIO(data), None)
+        added = store.add(str(uuid.uuid4()), io.BytesIO(data), None)
+        url = added.url
         try:
-            assert written == len(data)
+            assert added.size == len(data)
             assert store.get_size(url) == len(data)
             assert read_all(store.get(url)[0]) == data
             offset = self.large_size // 2 + 3
@@ -247,16 +248,15 @@ class StoreContract:
         self._need_writable()
         data = payload(MiB + 3, seed=5)
         sha = hashlib.sha256()
-        url, written, metadata = store.add(str(uuid.uuid4()), io.BytesIO(data), len(data),
-                                           hashers=[sha])
+        added = store.add(str(uuid.uuid4()), io.BytesIO(data), len(data), hashers=[sha])
         try:
-            assert written == len(data)
+            assert added.size == len(data)
             assert sha.hexdigest() == hashlib.sha256(data).hexdigest()
-            assert isinstance(metadata, dict)
+            assert isinstance(added.metadata, dict)
             if store.backend_group:
-                assert metadata["store"] == store.backend_group
+                assert added.metadata["store"] == store.backend_group
         finally:
-            store.delete(url)
+            store.delete(added.url)
 
     def test_delete_then_not_found(self, store):
         self._need_writable()
@@ -274,14 +274,14 @@ class StoreContract:
         self._need_writable()
         name = str(uuid.uuid4())
         first, second = payload(1000, seed=1), payload(2000, seed=2)
-        url, _, _ = store.add(name, io.BytesIO(first), len(first))
+        url = store.add(name, io.BytesIO(first), len(first)).url
         try:
             if self.duplicate == "raise":
                 with pytest.raises(exceptions.Duplicate):
                     store.add(name, io.BytesIO(second), len(second))
                 assert read_all(store.get(url)[0]) == first
             else:
-                url2, _, _ = store.add(name, io.BytesIO(second), len(second))
+                url2 = store.add(name, io.BytesIO(second), len(second)).url
                 assert url2 == url
                 assert read_all(store.get(url)[0]) == second
         finally:

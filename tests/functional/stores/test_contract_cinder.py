@@ -77,9 +77,9 @@ class TestCinderContract(StoreContract):
         """Adding the same image id twice gives two volumes, each with its own data."""
         name = str(uuid.uuid4())
         first, second = payload(1000, seed=1), payload(2000, seed=2)
-        url, _, _ = store.add(name, io.BytesIO(first), len(first))
+        url = store.add(name, io.BytesIO(first), len(first)).url
         try:
-            url2, _, _ = store.add(name, io.BytesIO(second), len(second))
+            url2 = store.add(name, io.BytesIO(second), len(second)).url
             try:
                 assert url2 != url
                 assert read_all(store.get(url)[0]) == first
@@ -95,10 +95,11 @@ def test_location_and_volume_metadata(cinder_url):
     store = make_cinder_store(cinder_url)
     data = payload(123457)
     image_id = str(uuid.uuid4())
-    url, written, metadata = store.add(image_id, io.BytesIO(data), len(data))
+    added = store.add(image_id, io.BytesIO(data), len(data))
+    url = added.url
     try:
         assert url.startswith("cinder://volumes/")
-        assert metadata == {"store": "volumes"}
+        assert added.metadata == {"store": "volumes"}
         volume_id = url.rsplit("/", 1)[1]
         volume = requests.get(cinder_url + "/volumes/" + volume_id, timeout=30,
                               headers={"X-Auth-Token": "glance:glance"}).json()["volume"]
@@ -135,9 +136,10 @@ def test_unknown_size_upload_extends_the_volume(cinder_url):
     import requests
     store = make_cinder_store(cinder_url)
     size = 1024 ** 3 + 5 * 1024 * 1024 + 3
-    url, written, _metadata = store.add(str(uuid.uuid4()), _UnsizedStream(size), None)
+    added = store.add(str(uuid.uuid4()), _UnsizedStream(size), None)
+    url = added.url
     try:
-        assert written == size
+        assert added.size == size
         volume_id = url.rsplit("/", 1)[1]
         volume = requests.get(cinder_url + "/volumes/" + volume_id, timeout=30,
                               headers={"X-Auth-Token": "glance:glance"}).json()["volume"]
@@ -224,7 +226,7 @@ class TestCinderKeystoneContract(TestCinderContract):
 def test_service_user_volumes_belong_to_its_project(cinder_keystone):
     store = make_cinder_store(None, **keystone_store_options(cinder_keystone))
     data = payload(54321, seed=3)
-    url, _, _ = store.add(str(uuid.uuid4()), io.BytesIO(data), len(data))
+    url = store.add(str(uuid.uuid4()), io.BytesIO(data), len(data)).url
     try:
         assert store.api.url.startswith("http://127.0.0.1:28777/v3/")  # from the catalog
         volume, admin = _admin_volume(cinder_keystone, url.rsplit("/", 1)[1])
@@ -257,7 +259,7 @@ def test_application_credential_mode(cinder_keystone):
             "cinder_store_application_credential_id": credential["id"],
             "cinder_store_application_credential_secret": credential["secret"]})
         data = payload(4321, seed=4)
-        url, _, _ = store.add(str(uuid.uuid4()), io.BytesIO(data), len(data))
+        url = store.add(str(uuid.uuid4()), io.BytesIO(data), len(data)).url
         try:
             assert read_all(store.get(url)[0]) == data
         finally:

@@ -100,11 +100,12 @@ def cluster_fsid(ceph_conf):
 
 def test_location_is_fsid_pool_image_snap(default_store, ceph_conf, rados_ioctx, rbd_driver):
     image_id = str(uuid.uuid4())
-    url, written, metadata = default_store.add(image_id, io.BytesIO(b"abc"), 3)
+    added = default_store.add(image_id, io.BytesIO(b"abc"), 3)
+    url = added.url
     try:
         fsid = cluster_fsid(ceph_conf)
         assert url == "rbd://%s/images/%s/snap" % (fsid, image_id)
-        assert metadata == {"store": "ceph"}
+        assert added.metadata == {"store": "ceph"}
         with rbd_driver.rbd.Image(rados_ioctx, image_id, read_only=True) as image:
             assert [s["name"] for s in image.list_snaps()] == ["snap"]
             assert image.is_protected_snap("snap")
@@ -126,10 +127,10 @@ def test_thin_provisioning_skips_zero_chunks(rbd_driver, make_store, rados_ioctx
         allocated = {}
         for name, store in (("thin", thin), ("thick", thick)):
             image_id = str(uuid.uuid4())
-            url, written, _ = store.add(image_id, io.BytesIO(data),
-                                        len(data) if declared else None)
+            added = store.add(image_id, io.BytesIO(data), len(data) if declared else None)
+            url = added.url
             urls.append((store, url))
-            assert written == len(data)
+            assert added.size == len(data)
             assert store.get_size(url) == len(data)
             assert hashlib.md5(read_all(store.get(url)[0])).digest() == \
                 hashlib.md5(data).digest()
@@ -146,7 +147,7 @@ def test_thin_provisioning_skips_zero_chunks(rbd_driver, make_store, rados_ioctx
 def test_delete_of_cloned_image_is_in_use(default_store, rbd_driver, rados_ioctx):
     image_id = str(uuid.uuid4())
     data = payload(MiB + 1)
-    url, _, _ = default_store.add(image_id, io.BytesIO(data), len(data))
+    url = default_store.add(image_id, io.BytesIO(data), len(data)).url
     clone = "clone-" + image_id
     rbd_driver.rbd.RBD().clone(rados_ioctx, image_id, "snap", rados_ioctx, clone,
                                features=rbd_driver.rbd.RBD_FEATURE_LAYERING)

@@ -165,7 +165,7 @@ class TestRgwS3Contract(StoreContract):
 
     def test_large_object_is_multipart(self, store):
         data = payload(self.large_size, seed=9)
-        url, _, _ = store.add(unique("mp"), io.BytesIO(data), len(data))
+        url = store.add(unique("mp"), io.BytesIO(data), len(data)).url
         key = url.rsplit("/", 1)[1]
         try:
             head = store.client.head_object(Bucket=BUCKET, Key=key)
@@ -178,7 +178,7 @@ class TestRgwS3Contract(StoreContract):
     def test_delete_aborts_unfinished_multipart_upload(self, store):
         key = unique("orphan")
         client = store.client
-        warm, _, _ = store.add(unique("warm"), io.BytesIO(b"x"), 1)  # the bucket exists
+        warm = store.add(unique("warm"), io.BytesIO(b"x"), 1).url  # the bucket exists
         store.delete(warm)
         upload = client.create_multipart_upload(Bucket=BUCKET, Key=key)
         client.upload_part(Bucket=BUCKET, Key=key, PartNumber=1,
@@ -193,9 +193,9 @@ class TestRgwS3Contract(StoreContract):
         bucket = unique("glance-rgw-new")
         store = rgw_store(rgw, bucket=bucket)
         try:
-            url, written, _ = store.add(unique("first"), io.BytesIO(b"abc"), 3)
-            assert written == 3
-            assert b"".join(store.get(url)[0]) == b"abc"
+            added = store.add(unique("first"), io.BytesIO(b"abc"), 3)
+            assert added.size == 3
+            assert b"".join(store.get(added.url)[0]) == b"abc"
         finally:
             empty_bucket(store.client, bucket)
 

@@ -85,8 +85,7 @@ class SwiftContractBase(StoreContract):
 
     def test_large_object_is_a_dlo_of_segments(self, store):
         data = payload(self.large_size, seed=4)
-        url, _, _ = store.add("seg-" + unique("img"), io.BytesIO(data),
-                              len(data))
+        url = store.add("seg-" + unique("img"), io.BytesIO(data), len(data)).url
         try:
             loc = store.parse(url)
             conn = self.client()

@@ -196,9 +196,10 @@ class TestSwiftKeystoneApplicationCredentialContract(KeystoneContractBase):
 
 
 def _roundtrip(store, data):
-    url, written, _ = store.add(str(uuid.uuid4()), io.BytesIO(data), len(data))
+    added = store.add(str(uuid.uuid4()), io.BytesIO(data), len(data))
+    url = added.url
     try:
-        assert written == len(data)
+        assert added.size == len(data)
         assert read_all(store.get(url)[0]) == data
         assert store.get_size(url) == len(data)
     finally:
@@ -217,7 +218,7 @@ def test_objects_land_in_the_service_project_account(swift_keystone):
                        swift_store_user="service:glance", swift_store_key=PASSWORD)
     data = payload(4321, seed=7)
     image_id = str(uuid.uuid4())
-    url, _, _ = store.add(image_id, io.BytesIO(data), len(data))
+    url = store.add(image_id, io.BytesIO(data), len(data)).url
     try:
         service, admin_project = (project_id(keystone_url, "service"),
                                   project_id(keystone_url, "admin"))

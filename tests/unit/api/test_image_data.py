@@ -9,6 +9,7 @@ from glance_api import exceptions
 from glance_api import policy
 from glance_api import uploads
 from glance_api.context import RequestContext
+from stores.base import AddResult
 from tests.unit.api.test_image_data_fakes import (
     ADMIN_HEADERS, MEMBER_HEADERS, OCTET, OWNER, FakeRegistry, FakeStores, MemoryStore,
     digests, make_client, make_conf, message, new_image)
@@ -285,7 +286,7 @@ def test_driver_returning_wrong_count_cannot_activate(env):
     def lying_add(image_id, stream, size, hashers=(), on_begin=None):
         url = 'mem://mem/%s' % image_id
         store.objects[url] = stream.read(2)
-        return url, 2, {}
+        return AddResult(url, 2, {})
     store.add = lying_add
     resp = put(make_client(conf, registry, stores), image_id, b'abcd')
     assert resp.status_code == 400

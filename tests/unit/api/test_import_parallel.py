@@ -13,6 +13,7 @@ from glance_api import import_flows
 from glance_api import imports
 from glance_api import staging
 from glance_api.context import RequestContext
+from stores.base import AddResult
 from tests.unit.api.conftest import make_conf
 from tests.unit.api.fakes import FakeRegistry
 
@@ -63,7 +64,7 @@ class TimedStore:
             self.spans.append((start, time.monotonic()))
         url = 'fake://%s/%s' % (self.name, image_id)
         self.objects[url] = bytes(got)
-        return url, len(got), {'store': self.name}
+        return AddResult(url, len(got), {'store': self.name})
 
     def delete(self, url):
         self.deleted.append(url)

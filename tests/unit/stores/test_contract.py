@@ -1,5 +1,6 @@
 """One contract suite run against every store driver, each on its real backend."""
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -8,6 +9,7 @@ import uuid
 import pytest
 
 from stores import exceptions
+from stores.base import AddResult
 
 DATA = os.urandom(3 * 1024 * 1024 + 17)  # spans several 1 MiB chunks, odd tail
 
@@ -22,9 +24,9 @@ class FileBackend:
         self.datadir = datadir
 
     def put(self, image_id, data):
-        url, written, _ = self.store.add(image_id, io.BytesIO(data), len(data))
-        assert written == len(data)
-        return url
+        added = self.store.add(image_id, io.BytesIO(data), len(data))
+        assert added.size == len(data)
+        return added.url
 
     def missing(self, image_id):
         return "file://%s/%s" % (self.datadir, image_id)
@@ -148,10 +150,11 @@ def test_add(backend):
             backend.store.add(image_id, io.BytesIO(DATA), len(DATA), hashers)
         assert "write_access" not in backend.store.capabilities
         return
-    url, written, metadata = backend.store.add(image_id, io.BytesIO(DATA), len(DATA), hashers)
-    assert url == backend.missing(image_id)
-    assert written == len(DATA)
-    assert metadata == {}
+    added = backend.store.add(image_id, io.BytesIO(DATA), len(DATA), hashers)
+    assert added == AddResult(backend.missing(image_id), len(DATA), {})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        added.url = "elsewhere"
+    url = added.url
     assert hashers[0].hexdigest() == hashlib.md5(DATA).hexdigest()
     assert hashers[1].hexdigest() == hashlib.sha512(DATA).hexdigest()
     assert b"".join(backend.store.get(url)[0]) == DATA

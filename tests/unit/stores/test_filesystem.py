@@ -54,7 +54,7 @@ def add(store, data, size="auto", image_id=None, hashers=()):
 
 
 def test_location_and_file_content(file_store, datadir):
-    url, written, _ = add(file_store, DATA, image_id="img-1")
+    url = add(file_store, DATA, image_id="img-1").url
     assert url == "file://%s/img-1" % datadir
     with open(os.path.join(datadir, "img-1"), "rb") as f:
         assert f.read() == DATA
@@ -63,8 +63,7 @@ def test_location_and_file_content(file_store, datadir):
 
 def test_unknown_size_is_accepted(file_store, datadir):
     hasher = hashlib.sha512()
-    url, written, _ = add(file_store, DATA, size=None, hashers=[hasher])
-    assert written == len(DATA)
+    assert add(file_store, DATA, size=None, hashers=[hasher]).size == len(DATA)
     assert hasher.hexdigest() == hashlib.sha512(DATA).hexdigest()
 
 
@@ -195,7 +194,7 @@ def test_thin_provisioning_makes_sparse_file(datadir):
                                       filesystem_thin_provisioning=True))
     store.configure()
     data = bytes(4 * MiB) + b"tail" + bytes(MiB)
-    url, written, _ = add(store, data, image_id="sparse")
+    url = add(store, data, image_id="sparse").url
     path = os.path.join(datadir, "sparse")
     assert os.path.getsize(path) == len(data)
     # Only the one chunk holding "tail" is allocated, not the 5 MiB of zeros.
@@ -239,7 +238,7 @@ def test_datadirs_highest_priority_wins(tmp_path):
     store = FilesystemStore(make_conf(filesystem_store_datadirs=[
         "%s:100" % low, "%s:200" % high]))
     store.configure()
-    url, _, _ = add(store, DATA, image_id="prio")
+    url = add(store, DATA, image_id="prio").url
     assert url == "file://%s/prio" % high
     assert store.owns(url) and store.owns("file://%s/x" % low)
     assert not store.owns("file://%s/x" % tmp_path)
@@ -265,7 +264,7 @@ def test_metadata_file(tmp_path, datadir):
     store = FilesystemStore(make_conf(filesystem_store_datadir=datadir,
                                       filesystem_store_metadata_file=str(meta)))
     store.configure()
-    _, _, metadata = add(store, DATA)
+    metadata = add(store, DATA).metadata
     assert metadata == {"id": "nfs-1", "mountpoint": datadir}
 
 
@@ -281,7 +280,7 @@ def test_bad_metadata_file(tmp_path, datadir, content):
 
 
 def test_open_file_for_zero_copy(file_store):
-    url, _, _ = add(file_store, DATA)
+    url = add(file_store, DATA).url
     fileobj, size = file_store.open_file(url)
     with fileobj:
         assert size == len(DATA)

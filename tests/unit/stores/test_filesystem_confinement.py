@@ -49,7 +49,7 @@ def refused(store, url, caplog):
 
 
 def test_image_in_the_datadir_still_works(store, datadir):
-    url, _, _ = store.add("img", io.BytesIO(b"image data"), 10)
+    url = store.add("img", io.BytesIO(b"image data"), 10).url
     assert b"".join(store.get(url)[0]) == b"image data"
     assert b"".join(store.get(url, offset=6)[0]) == b"data"
     assert store.get_size(url) == 10
@@ -119,7 +119,7 @@ def test_the_datadir_itself_is_refused(store, datadir, caplog):
 
 
 def test_symlink_within_the_datadir_is_served(store, datadir):
-    url, _, _ = store.add("target", io.BytesIO(b"data"), 4)
+    store.add("target", io.BytesIO(b"data"), 4)
     os.symlink(os.path.join(datadir, "target"), os.path.join(datadir, "alias"))
     assert b"".join(store.get("file://%s/alias" % datadir)[0]) == b"data"
 
@@ -131,7 +131,7 @@ def test_symlinked_datadir_serves_its_images(tmp_path):
     link.symlink_to(real, target_is_directory=True)
     store = FilesystemStore(make_conf(filesystem_store_datadir=str(link)))
     store.configure()
-    url, _, _ = store.add("img", io.BytesIO(b"data"), 4)
+    url = store.add("img", io.BytesIO(b"data"), 4).url
     assert url == "file://%s/img" % link
     assert b"".join(store.get(url)[0]) == b"data"
     # and the real path of the same file is inside too
@@ -163,7 +163,8 @@ def multi(tmp_path):
 
 
 def test_multi_store_file_of_another_store_is_refused(multi, tmp_path, caplog):
-    url, _, metadata = multi.for_store("slow").add("img", io.BytesIO(b"slow data"), 9)
+    added = multi.for_store("slow").add("img", io.BytesIO(b"slow data"), 9)
+    url, metadata = added.url, added.metadata
     assert metadata == {"store": "slow"}
     assert b"".join(multi.for_location(url, metadata).get(url)[0]) == b"slow data"
     # The row says the data is in "fast"; fast serves nothing of slow's directory.

@@ -81,7 +81,8 @@ def test_multi_store_ids_and_describe(multi):
 
 def test_multi_store_add_records_store_and_location_lookup(multi):
     cheap = multi.for_store("cheap")
-    url, _, metadata = cheap.add("img", io.BytesIO(b"abc"), 3)
+    added = cheap.add("img", io.BytesIO(b"abc"), 3)
+    url, metadata = added.url, added.metadata
     assert metadata == {"store": "cheap"}
     assert multi.for_location(url, metadata) is cheap
     # Without metadata the path prefix still finds the right file store.
@@ -92,7 +93,7 @@ def test_multi_store_add_records_store_and_location_lookup(multi):
 
 def test_reserved_store_is_usable(multi, tmp_path):
     staging = multi.for_store("os_glance_staging_store")
-    url, _, _ = staging.add("img", io.BytesIO(b"abc"), 3)
+    url = staging.add("img", io.BytesIO(b"abc"), 3).url
     assert url == "file://%s/img" % (tmp_path / "staging")
 
 
