@@ -300,6 +300,8 @@ def validated_addresses(url, conf):
     """
     if not url:
         raise FilterRefused('empty external URI')
+    if not isinstance(url, str):   # NOTE: a JSON body may hold any type there
+        raise FilterRefused('malformed external URI: %r' % (url,))
     opts = conf[GROUP]
     try:
         parsed = urllib.parse.urlparse(url)

@@ -209,3 +209,14 @@ def test_registry_values_out_of_range_are_400(stack, method, path, body):
     resp = _registry(stack, method, path, json=body)
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["code"] in ("BadRequest", "InvalidFilter")
+
+
+@pytest.mark.parametrize("uri, shown", [(5.0, "5.0"), ([1], "[1]"), ({"a": 1}, "{'a': 1}")])
+def test_web_download_uri_that_is_no_string_is_400(admin, uri, shown):
+    image = admin.create_image(disk_format="raw", container_format="bare")
+    resp = admin.post("/v2/images/%s/import" % image["id"],
+                      json={"method": {"name": "web-download", "uri": uri}})
+    assert (resp.status_code, resp.json()) == (400, {
+        "message": "URI for web-download does not pass filtering: %s<br /><br />\n\n\n" % shown,
+        "code": "400 Bad Request", "title": "Bad Request"})
+    assert admin.show(image["id"])["status"] == "queued"
