@@ -171,7 +171,8 @@ def poisoned(draw, example):
         if isinstance(container, dict) and draw(st.booleans()):
             container[draw(st.sampled_from(SURROGATES + ["", "a" * 300]))] = container.pop(key)
         else:
-            container[key] = draw(POISONS)
+            # NOTE: a copy: a later swap must not change the shared poison ([], {...}).
+            container[key] = copy.deepcopy(draw(POISONS))
     return json.dumps(body).encode()
 
 
@@ -378,6 +379,7 @@ def fuzz_route(base_url, route, headers, known, check, examples):
     """Run the bounded search on one (method, template); return the failures found."""
     method, template = route
     body_strategy = bodies(examples.get(route), known)
+    found = []   # NOTE: kept here too: hypothesis' replay of a failure may end differently
 
     # NOTE: one seed per route and identity, so routes do not all draw the same inputs.
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -404,17 +406,22 @@ def fuzz_route(base_url, route, headers, known, check, examples):
             resp = requests.request(method, url, data=body, headers=sent, timeout=60,
                                    allow_redirects=False)
         except requests.RequestException as e:
-            raise AssertionError("%s %s: no answer (%s)" % (method, url, e)) from None
+            found.append("%s %s: no answer (%s)" % (method, url, e))
+            raise AssertionError(found[-1]) from None
         COUNT["%dxx" % min(resp.status_code // 100, 5)] += 1
         problem = "answered %d" % resp.status_code if resp.status_code >= 500 else check(resp)
-        assert problem is None, "%s %s\nheaders %s\nbody %r\n-> %s: %d %s" % (
-            method, url, sent, (body or b"")[:300], problem, resp.status_code, resp.text[:500])
+        if problem is not None:
+            found.append("%s %s\nheaders %s\nbody %r\n-> %s: %d %s" % (
+                method, url, sent, (body or b"")[:300], problem, resp.status_code,
+                resp.text[:500]))
+            raise AssertionError(found[-1])
 
     try:
         run()
     except Exception as e:
-        # NOTE: hypothesis may wrap the failure (FlakyFailure, an exception group).
-        return [str(x) for x in getattr(e, "exceptions", None) or [e]]
+        # NOTE: hypothesis may wrap the failure (FlakyFailure, an exception group) or
+        # replace it (its replay drew differently).
+        return found[:1] or ["%s %s: %s" % (method, template, e)]
     return []
 
 
