@@ -1,4 +1,4 @@
-"""Measure glance_api.uploads.upload in-process: real file store on /tmp, fake registry.
+"""Measure glance_api.data.uploads.upload in-process: real file store on /tmp, fake registry.
 
 Run: .venv/bin/python benchmarks/upload_inprocess.py [--size-mib 1024] [--dir /tmp]
 Prints the upload MB/s next to the machine's md5 / sha512 / disk-write limits.
@@ -17,8 +17,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from oslo_config import cfg  # noqa: E402
 
 from benchmarks import limits  # noqa: E402
-from glance_api import config, policy, uploads  # noqa: E402
-from glance_api.context import RequestContext  # noqa: E402
+from glance_api import config
+from glance_api.rules import policy
+from glance_api.data import uploads  # noqa: E402
+from glance_api.web.context import RequestContext  # noqa: E402
 from stores import StoreRegistry  # noqa: E402
 
 

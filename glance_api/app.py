@@ -5,58 +5,34 @@ import logging
 import falcon
 from oslo_middleware import healthcheck
 
-from glance_api import cache as image_cache
-from glance_api import cache_api
-from glance_api import errors
+from glance_api.cache import image_cache
+from glance_api.cache import resources as cache_api
+from glance_api.web import errors
 from glance_api import exceptions as exc
-from glance_api import imports
-from glance_api import metadef_items
-from glance_api import property_protections
-from glance_api import quota
-from glance_api import schemas
-from glance_api import tasks
-from glance_api import tasks_api
-from glance_api.actions import ImageActionResource
-from glance_api.bodies import has_body
-from glance_api.context import ContextMiddleware
-from glance_api.discovery import ImportInfoResource, UsageInfoResource
-from glance_api.image_views import ImageView
-from glance_api.images import ImageResource, ImagesResource
-from glance_api.locations_api import LocationsResource, task_starters
-from glance_api.members import MemberResource, MembersResource
-from glance_api.notifier import Notifier
-from glance_api.policy import Enforcer
-from glance_api.service_auth import ServiceAuth
-from glance_api.store_data import StoreImageResource
-from glance_api.tags import ImageTagResource
-from glance_api.versions import Negotiator, application_url
+from glance_api.imports import resources as imports
+from glance_api.metadefs import items as metadef_items
+from glance_api.images import schemas
+from glance_api.tasks import resources as tasks_api
+from glance_api.images.actions import ImageActionResource
+from glance_api.web.bodies import has_body
+from glance_api.web.context import ContextMiddleware
+from glance_api import wiring
+from glance_api.data.image_data import ImageDataResource
+from glance_api.info import (
+    ImportInfoResource, StoresDetailResource, StoresInfoResource, UsageInfoResource,
+)
+from glance_api.images.resources import ImageResource, ImagesResource
+from glance_api.tasks.location_import import LocationsResource
+from glance_api.images.members import MemberResource, MembersResource
+from glance_api.images.store_data import StoreImageResource
+from glance_api.images.tags import ImageTagResource
+from glance_api.web.versions import Negotiator, application_url
 from glance_server import metrics
 from glance_server import flavors
 
 LOG = logging.getLogger(__name__)
 KNOWN_METHODS = frozenset(('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'))
 MUTATING_METHODS = frozenset(('POST', 'PUT', 'DELETE', 'PATCH'))
-
-
-class Api:
-    """What every responder needs: config, registry client, stores, policy, schema, view."""
-
-    def __init__(self, conf, registry, stores, service_auth=None):
-        self.conf = conf
-        self.registry = registry
-        self.stores = stores
-        # the api's own identity at the registry (service token, service context)
-        self.service_auth = service_auth or ServiceAuth(conf)
-        self.policy = Enforcer(conf)
-        props, required = schemas.load_custom_properties(conf)
-        self.schema = schemas.ImageSchema(conf, props, required)
-        self.protections = property_protections.load(conf, self.policy)  # None: not set
-        self.view = ImageView(conf, self.protections)
-        self.task_pool = tasks.TaskPool(conf.wsgi.task_pool_threads)
-        self.image_cache = image_cache.from_conf(conf, registry, stores,   # None: off
-                                                 self.service_auth)
-        self.cache_downloads = self.image_cache is not None and image_cache.caching_enabled(conf)
-        self.notifier = Notifier(conf)   # [oslo_messaging_notifications]; no-op when unset
 
 
 class MethodGuard:
@@ -110,25 +86,16 @@ class V2Redirect:
 
 
 def _data_routes(api):
-    """Routes served by the image-data engineer's classes (skipped until they exist)."""
-    routes = []
-    try:
-        from glance_api.image_data import ImageDataResource
-        routes.append(('/v2/images/{image_id}/file',
-                       ImageDataResource(api.conf, api.registry, api.stores,
-                                         enforcer=api.policy, notifier=api.notifier,
-                                         cache=api.image_cache if api.cache_downloads
-                                         else None)))
-    except ImportError:
-        LOG.warning('glance_api.image_data is missing: /file is not routed')
-    try:
-        from glance_api.info import StoresDetailResource, StoresInfoResource
-        routes.append(('/v2/info/stores', StoresInfoResource(api.conf, api.stores)))
-        routes.append(('/v2/info/stores/detail', StoresDetailResource(api.conf, api.stores,
-                                                             enforcer=api.policy)))
-    except ImportError:
-        LOG.warning('glance_api.info is missing: /info/stores is not routed')
-    return routes
+    """Routes of image data and of the stores' info."""
+    return [
+        ('/v2/images/{image_id}/file',
+         ImageDataResource(api.conf, api.registry, api.stores, enforcer=api.policy,
+                           notifier=api.notifier, converter=api.converter,
+                           cache=api.image_cache if api.cache_downloads else None)),
+        ('/v2/info/stores', StoresInfoResource(api.conf, api.stores)),
+        ('/v2/info/stores/detail', StoresDetailResource(api.conf, api.stores,
+                                                        enforcer=api.policy)),
+    ]
 
 
 def route_table(api):
@@ -140,7 +107,7 @@ def route_table(api):
         ('/v2/images/{image_id}', ImageResource(api)),
         ('/v2/images/{image_id}/tasks', tasks_api.ImageTasksResource(api)),
         ('/v2/images/{image_id}/locations', LocationsResource(api)),
-        ('/v2/tasks', tasks_api.TasksResource(api, task_starters())),
+        ('/v2/tasks', tasks_api.TasksResource(api, api.task_starters)),
         ('/v2/tasks/{task_id}', tasks_api.TaskResource(api)),
         ('/v2/images/{image_id}/actions/deactivate', ImageActionResource(api, 'deactivate')),
         ('/v2/images/{image_id}/actions/reactivate', ImageActionResource(api, 'reactivate')),
@@ -223,25 +190,4 @@ def create_app(conf, registry=None, stores=None):
 
     :raises flavors.UnknownFlavor: ``[paste_deploy] flavor`` is not one of the api's.
     """
-    service_auth = ServiceAuth(conf)
-    if registry is None:
-        registry = _make_registry(conf, service_auth)
-    if stores is None:
-        stores = _make_stores(conf)
-    quota.setup(conf)
-    api = Api(conf, registry, stores, service_auth)
-    return GlanceApi(conf, create_v2_app(api))
-
-
-def _make_registry(conf, service_auth):
-    """Return a registry client that sends ``service_auth``'s token with every call."""
-    from glance_api.config import registry_address
-    from glance_registry.client import RegistryClient
-    host, port = registry_address(conf)
-    return RegistryClient(host, port, timeout=conf.registry_client_timeout or None,
-                          service_token=service_auth.token if service_auth.keystone else None)
-
-
-def _make_stores(conf):
-    import stores
-    return stores.StoreRegistry(conf, enabled_backends=conf.enabled_backends)
+    return GlanceApi(conf, create_v2_app(wiring.build(conf, registry, stores)))

@@ -7,7 +7,7 @@ from oslo_config import cfg
 
 from glance_api import config
 from glance_api import exceptions
-from glance_api import property_protections
+from glance_api.rules import property_protections
 from glance_server import flavors
 
 LOG = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ def main(argv=None):
         property_protections.load(conf)   # NOTE: a bad rules file stops the start here.
     except exceptions.InvalidPropertyProtectionConfiguration as e:
         sys.exit('ERROR: %s' % e)
-    from glance_api import locations_api
-    locations_api.recover_on_start(conf)   # tasks a dead api left pending/processing
+    from glance_api import wiring
+    wiring.recover_on_start(conf)   # tasks a dead api left pending/processing
     from glance_server import gunicorn_runner
     gunicorn_runner.serve(
         app_factory(conf), bind_host=conf.bind_host, bind_port=conf.bind_port,

@@ -211,9 +211,11 @@ def register_opts(conf):
     conf.register_opts(paste_deploy_opts, group='paste_deploy')
     policy_opts.set_defaults(conf)
     _register_store_opts(conf)
-    from glance_api import tasks   # NOTE: [task], do_secure_hash, [import_filtering_opts]
+    # NOTE: [task], do_secure_hash, [import_filtering_opts]
+    from glance_api.tasks import lifecycle as tasks
     tasks.register_opts(conf)
-    from glance_api import imports   # NOTE: node_staging_uri, import plugin options
+    # NOTE: node_staging_uri, import plugin options
+    from glance_api.imports import resources as imports
     imports.register_opts(conf)
     from glance_api import notifier   # NOTE: default_publisher_id, disabled_notifications
     notifier.register_opts(conf)
@@ -254,6 +256,6 @@ def _notifier_opts():
 
 
 def _task_opts():
-    from glance_api import imports
-    from glance_api import tasks
+    from glance_api.imports import resources as imports
+    from glance_api.tasks import lifecycle as tasks
     return tasks.list_opts() + imports.list_opts()

@@ -151,3 +151,10 @@ class ServiceUnavailable(ApiError):
 
 class InvalidPropertyProtectionConfiguration(Exception):
     """The property protection file cannot be used (the api refuses to start)."""
+
+
+class TaskAborted(Exception):
+    """Another task holds the image's import lock (Glance's TaskAbortedError).
+
+    Raised and caught inside an import task (glance_api.imports); never an HTTP answer.
+    """

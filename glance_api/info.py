@@ -1,9 +1,12 @@
-"""Store discovery: GET /v2/info/stores and /v2/info/stores/detail (glance-api.md §6)."""
+"""Discovery: GET /v2/info/import, /v2/info/usage (any authenticated caller, no policy),
+/v2/info/stores and /v2/info/stores/detail (docs/glance-api.md §5.1, §6)."""
 
 from glance_api import exceptions
-from glance_api import policy
-from glance_api.image_data import reject_body
-from glance_api.image_data import request_context
+from glance_api.rules import policy
+from glance_api.rules import quota
+from glance_api.web.bodies import write_json
+from glance_api.web.bodies import reject_body
+from glance_api.web.context import request_context
 
 NO_MULTI_STORE = 'Multi backend is not supported at this site.'
 
@@ -46,3 +49,33 @@ class StoresDetailResource:
         self.enforcer.enforce(request_context(req), 'stores_info_detail', {})
         _check_multi_store(self.conf)
         resp.media = {'stores': self.stores.describe(detail=True)}
+
+
+class ImportInfoResource:
+    """The import methods enabled at this site (docs/glance-api.md §5.1)."""
+
+    allowed = ('GET',)
+    body_reject = ('GET',)
+
+    def __init__(self, conf):
+        self.conf = conf
+
+    def on_get(self, req, resp):
+        """Return the import-methods discovery document."""
+        write_json(resp, {'import-methods': {
+            'description': 'Import methods available.', 'type': 'array',
+            'value': list(self.conf.enabled_import_methods)}})
+
+
+class UsageInfoResource:
+    """Quota usage; empty without Keystone unified limits (docs/glance-api.md §6)."""
+
+    allowed = ('GET',)
+
+    def __init__(self, conf, registry):
+        self.conf = conf
+        self.registry = registry
+
+    def on_get(self, req, resp):
+        """Return the caller's project usage and limits (``{"usage": {}}`` when off)."""
+        write_json(resp, quota.usage_document(self.conf, self.registry, req.context.ctx))

@@ -1,10 +1,9 @@
-"""Engine and sessionmaker construction, once per process."""
+"""Engine construction, once per process."""
 
 import datetime
 
 import sqlalchemy
 from sqlalchemy import event
-from sqlalchemy.orm import sessionmaker
 
 # NOTE: a connection with this execution option starts its transaction with
 # BEGIN IMMEDIATE on SQLite, so a read-then-write transaction takes the write lock up front
@@ -93,11 +92,6 @@ def engine_from_conf(conf):
         pool_timeout=db.pool_timeout,
         pool_recycle=db.connection_recycle_time,
     )
-
-
-def make_sessionmaker(engine):
-    """Return the one sessionmaker of a process for ``engine``."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 def utcnow(dialect_name):

@@ -11,7 +11,7 @@ deleted with ``delayed_delete``; this service also makes them:
   died, or the store could not be reached to delete, the reservation stays queued here.
 - when a location removed by PATCH could not be deleted at once.
 
-``jobs`` returns what the scrubber (glance_api.scrubber) should delete: the pending_delete
+``jobs`` returns what the scrubber (glance_api.cli.scrubber) should delete: the pending_delete
 locations of deleted images older than ``scrub_time`` (Glance's queue), those of uploads
 that stalled (image in ``saving`` and not touched for ``stall_time``; the uploader renews
 ``updated_at`` while it streams), and any other pending_delete location older than
@@ -30,7 +30,7 @@ from glance_db.models import image_locations as locs, images
 
 _RESERVED = "pending_delete"
 # Values an upload that never finished leaves behind on its image (as a failed upload's
-# roll-back in glance_api.uploads).
+# roll-back in glance_api.data.uploads).
 _ROLLBACK = {"status": "queued", "size": None, "virtual_size": None, "checksum": None,
              "os_hash_algo": None, "os_hash_value": None}
 

@@ -3,7 +3,7 @@
 Downloads fill the cache once however many arrive together, later ones (and ranges) are
 served from it; the /v2/cache API, the legacy cachemanage routes and the glance-cache-*
 commands act on it. The store bytes are counted from the api log: every read of image data
-from the store in caching mode logs its byte count (glance_api.cache and downloads).
+from the store in caching mode logs its byte count (glance_api.cache.image_cache and downloads).
 """
 
 import concurrent.futures

@@ -71,7 +71,8 @@ def _conf(register, path):
 
 def api_routes(stack):
     """Return [(template, methods)] of the api built from the stack's config file."""
-    from glance_api import app, config
+    from glance_api import app
+    from glance_api import config
     built = app.create_app(_conf(config.register_opts, stack.api_conf))
     # NOTE: GlanceApi answers these before the v2 router (versions, oslo healthcheck).
     return [("/", ("GET",)), ("/versions", ("GET",)), ("/healthcheck", ("GET",))] + \

@@ -1,7 +1,7 @@
 """Requests racing on one resource answer as Glance 33 does, never with registry wording.
 
 Glance's image delete and deactivate save without a compare-and-swap, so overlapping
-requests all succeed; ours use one (STYLE.md §2), and the loser used to show its
+requests all succeed; ours use one (docs/internals.md), and the loser used to show its
 "cannot transition from ... (wanted from_state=...)" text as a 409. Creating one new
 resource type from several requests at once used to show "Database error: IntegrityError".
 Each burst starts its threads together on a barrier and is repeated, since one burst may

@@ -17,7 +17,7 @@ import pymysql
 import pytest
 import requests
 
-from glance_api.scrubber import STALLED_UPLOAD_MIN
+from glance_api.cli.scrubber import STALLED_UPLOAD_MIN
 from tests.conftest import script
 from tests.functional.conftest import BACKENDS, User, running_stack
 

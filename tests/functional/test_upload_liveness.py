@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from glance_api.scrubber import STALLED_UPLOAD_MIN
+from glance_api.cli.scrubber import STALLED_UPLOAD_MIN
 from tests.conftest import script
 from tests.functional.conftest import BACKENDS, User, running_stack, stop_process
 from tests.functional.test_scrubber import all_files, image_row, location_rows, scrub

@@ -1,4 +1,5 @@
-"""Unit tests of glance_api.cache: one fill per image, zero-copy hits, prune and clean."""
+"""Unit tests of glance_api.cache.image_cache: one fill per image, zero-copy hits, prune,
+clean."""
 
 import hashlib
 import os
@@ -8,9 +9,9 @@ import types
 
 import pytest
 
-from glance_api import cache as image_cache
-from glance_api import cache_index
-from glance_api import downloads
+from glance_api.cache import image_cache
+from glance_api.cache import index as cache_index
+from glance_api.data import downloads
 
 MiB = 1024 * 1024
 

@@ -1,4 +1,4 @@
-"""Unit tests of the cache management API (glance_api.cache_api) over the fake registry."""
+"""Unit tests of the cache management API (glance_api.cache.resources) over the fake registry."""
 
 import pytest
 

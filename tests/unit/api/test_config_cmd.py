@@ -5,7 +5,9 @@ import subprocess
 import sys
 import time
 
-from glance_api import cmd, config, control
+from glance_api import cmd
+from glance_api import config
+from glance_api.cli import control
 from tests.unit.api.conftest import P1, Env, json_headers, make_conf
 
 

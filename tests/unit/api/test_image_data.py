@@ -6,9 +6,9 @@ import io
 import pytest
 
 from glance_api import exceptions
-from glance_api import policy
-from glance_api import uploads
-from glance_api.context import RequestContext
+from glance_api.rules import policy
+from glance_api.data import uploads
+from glance_api.web.context import RequestContext
 from stores.base import AddResult
 from tests.unit.api.test_image_data_fakes import (
     ADMIN_HEADERS, MEMBER_HEADERS, OCTET, OWNER, FakeRegistry, FakeStores, MemoryStore,

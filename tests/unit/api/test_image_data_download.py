@@ -1,11 +1,11 @@
-"""GET /v2/images/{id}/file and /v2/info/stores* (glance-api.md §4.2, §6)."""
+"""GET /v2/images/{id}/file and /v2/info/stores* (docs/glance-api.md §4.2, §6)."""
 
 import hashlib
 import os
 
 import pytest
 
-from glance_api import downloads
+from glance_api.data import downloads
 from tests.unit.api.test_image_data_fakes import (
     ADMIN_HEADERS, MEMBER_HEADERS, FakeRegistry, FakeStores, FileStoreStandIn, MemoryStore,
     make_client, make_conf, message, new_image)

@@ -11,11 +11,11 @@ import falcon.testing
 from oslo_config import cfg
 
 from glance_api import config
-from glance_api import errors
-from glance_api import image_data
+from glance_api.web import errors
+from glance_api.data import image_data
 from glance_api import info
-from glance_api import policy
-from glance_api.context import RequestContext
+from glance_api.rules import policy
+from glance_api.web.context import RequestContext
 from glance_registry import exceptions as reg_exc
 from stores import base
 from stores import exceptions as store_exc

@@ -1,4 +1,4 @@
-"""POST /v2/images: representation and every error row of glance-api.md §3.3."""
+"""POST /v2/images: representation and every error row of docs/glance-api.md §3.3."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""GET /v2/images: query parsing, errors, links, visibility defaults (glance-api.md §3.4)."""
+"""GET /v2/images: query parsing, errors, links, visibility defaults (docs/glance-api.md §3.4)."""
 
 import pytest
 

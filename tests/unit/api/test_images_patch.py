@@ -1,4 +1,4 @@
-"""PATCH /v2/images/{id}: both media types and every rule of glance-api.md §3.6."""
+"""PATCH /v2/images/{id}: both media types and every rule of docs/glance-api.md §3.6."""
 
 import pytest
 

@@ -9,10 +9,10 @@ import types
 
 import pytest
 
-from glance_api import import_flows
-from glance_api import imports
-from glance_api import staging
-from glance_api.context import RequestContext
+from glance_api.imports import flows as import_flows
+from glance_api.imports import resources as imports
+from glance_api.imports import staging
+from glance_api.web.context import RequestContext
 from stores.base import AddResult
 from tests.unit.api.conftest import make_conf
 from tests.unit.api.fakes import FakeRegistry

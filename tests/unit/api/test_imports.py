@@ -1,4 +1,4 @@
-"""glance_api.imports / import_flows / import_plugins: request checks, store lists,
+"""glance_api.imports.resources / import_flows / import_plugins: request checks, store lists,
 plugins on real files, and the restart rollback of an interrupted import."""
 import gzip
 import types
@@ -7,11 +7,11 @@ import zipfile
 import pytest
 
 from glance_api import exceptions as exc
-from glance_api import import_flows
-from glance_api import import_plugins
-from glance_api import imports
-from glance_api import staging
-from glance_api.context import RequestContext
+from glance_api.imports import flows as import_flows
+from glance_api.imports import plugins as import_plugins
+from glance_api.imports import resources as imports
+from glance_api.imports import staging
+from glance_api.web.context import RequestContext
 from tests import image_corpus
 from tests.unit.api.conftest import make_conf
 from tests.unit.api.fakes import FakeRegistry
@@ -144,7 +144,7 @@ def _interrupted(tmp_path, method, staged):
     task = {"id": "t1", "type": "api_image_import",
             "input": {"image_id": image["id"], "backend": [None],
                       "import_req": {"method": {"name": method}}}}
-    imports.rollback_interrupted(api, ctx, task)
+    import_flows.rollback_interrupted(api, ctx, task)
     return registry.image_get(ctx, image["id"]), api.staging.has(image["id"])
 
 
@@ -162,7 +162,7 @@ def test_interrupted_import_is_queued_without_staged_data(tmp_path, method, stag
 
 
 def test_remote_endpoint_from_catalog():
-    from glance_api import remote_images
+    from glance_api.imports import remote_images
     catalog = remote_images.catalog_from_header(
         '[{"type": "image", "endpoints": [{"region": "RegionTwo", '
         '"publicURL": "http://g2/", "internalURL": "http://g2i"}]}]')

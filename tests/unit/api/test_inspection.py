@@ -1,11 +1,11 @@
-"""glance_api.inspection: Glance 33's upload-time format decision, on qemu-img-made and
+"""glance_api.data.inspection: Glance 33's upload-time format decision, on qemu-img-made and
 hand-made images (tests/image_corpus.py)."""
 import types
 
 import pytest
 
 from glance_api import exceptions
-from glance_api import inspection
+from glance_api.data import inspection
 from tests import image_corpus
 
 CHUNK = 64 * 1024

@@ -1,4 +1,5 @@
-"""Fuzz glance_api.inspection with mutated headers of the corpus images (tests/image_corpus.py).
+"""Fuzz glance_api.data.inspection with mutated headers of the corpus images
+(tests/image_corpus.py).
 
 Whatever the bytes, the only way out is a decision (a virtual size or None) or the named
 refusal (InvalidImageData, Glance's 415), within a bounded time; the import path's file
@@ -12,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glance_api import exceptions
-from glance_api import import_plugins
-from glance_api import inspection
+from glance_api.imports import plugins as import_plugins
+from glance_api.data import inspection
 from tests import image_corpus
 
 HEADER = 4096          # bytes of each image the mutations touch (headers, descriptors)

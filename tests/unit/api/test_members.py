@@ -1,4 +1,4 @@
-"""Image members (glance-api.md §7)."""
+"""Image members (docs/glance-api.md §7)."""
 
 import pytest
 

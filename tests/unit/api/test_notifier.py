@@ -9,8 +9,8 @@ import falcon.testing
 import prometheus_client
 from oslo_config import cfg
 
-from glance_api import downloads
-from glance_api import metrics as api_metrics
+from glance_api.data import downloads
+from glance_api.web import metrics as api_metrics
 from glance_api import notifier
 from glance_server import metrics
 

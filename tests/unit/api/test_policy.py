@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 
-from glance_api import policy
-from glance_api.context import ContextMiddleware, RequestContext
+from glance_api.rules import policy
+from glance_api.web.context import ContextMiddleware, RequestContext
 from tests.unit.api.conftest import make_conf
 
 ROLES = [(), ('reader',), ('member',), ('member', 'reader'), ('admin',), ('service',)]

@@ -8,9 +8,9 @@ import pytest
 
 from glance_api import cmd
 from glance_api import exceptions as exc
-from glance_api import policy
-from glance_api import property_protections as pp
-from glance_api.context import RequestContext
+from glance_api.rules import policy
+from glance_api.rules import property_protections as pp
+from glance_api.web.context import RequestContext
 from tests.unit.api.conftest import P1, PATCH20, PATCH21, Env, json_headers, make_conf
 
 ROLES_FILE = """\

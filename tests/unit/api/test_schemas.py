@@ -1,4 +1,4 @@
-"""/v2/schemas/* documents (glance-api.md §3.1, §8)."""
+"""/v2/schemas/* documents (docs/glance-api.md §3.1, §8)."""
 
 import json
 

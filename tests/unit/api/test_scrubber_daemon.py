@@ -1,8 +1,8 @@
 """glance-scrubber --daemon keeps going when a run fails."""
 import types
 
-from glance_api import scrubber
-from glance_api.service_auth import ServiceAuth
+from glance_api.cli import scrubber
+from glance_api.web.service_auth import ServiceAuth
 from glance_registry import exceptions as registry_exc
 
 

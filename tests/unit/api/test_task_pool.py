@@ -3,7 +3,7 @@
 import threading
 import time
 
-from glance_api.app import Api
+from glance_api.wiring import Api
 from tests.unit.api.conftest import make_conf
 from tests.unit.api.fakes import FakeRegistry, FakeStores
 

@@ -1,6 +1,6 @@
 """A running upload stays alive for glance-scrubber, and a silent client cannot hold it.
 
-uploads.Heartbeat renews the image from a timer (not per chunk), uploads.client_timeout
+uploads.Heartbeat renews the image from a timer (not per chunk), bodies.client_timeout
 fails an upload whose client sends nothing for client_socket_timeout, and glance-scrubber
 refuses a stalled_upload_time a heartbeat could miss.
 """
@@ -17,11 +17,12 @@ from gunicorn.http.unreader import SocketUnreader
 from oslo_config import cfg
 
 from glance_api import exceptions
-from glance_api import policy
-from glance_api import scrubber
-from glance_api import uploads
-from glance_api.context import RequestContext
+from glance_api.rules import policy
+from glance_api.cli import scrubber
+from glance_api.data import uploads
+from glance_api.web.context import RequestContext
 from glance_registry import exceptions as registry_exc
+from glance_server import bodies
 from tests.unit.api.test_image_data_fakes import (
     OWNER, FakeRegistry, FakeStores, MemoryStore, make_conf, new_image)
 
@@ -105,7 +106,7 @@ def _upload_from_socket(conf, sock, length):
     ctx = RequestContext(project_id=OWNER, roles=['member', 'reader'])
 
     def run():
-        return uploads.upload(conf, registry, stores, ctx, image['id'], uploads.fast_body(body),
+        return uploads.upload(conf, registry, stores, ctx, image['id'], bodies.fast_body(body),
                               length, None, None, enforcer=policy.Enforcer(conf))
     return run, registry, store, body, image['id']
 
@@ -126,7 +127,7 @@ def test_client_silent_longer_than_client_socket_timeout_is_400_and_requeued(soc
     assert body.failed   # gunicorn closes the connection instead of reusing it
     assert server.gettimeout() is None   # the socket is blocking again
     started = time.monotonic()
-    assert uploads.drain(body) is False   # returns at once: no read on a silent client
+    assert bodies.drain(body) is False   # returns at once: no read on a silent client
     assert time.monotonic() - started < 0.5
 
 
@@ -154,9 +155,9 @@ def test_client_sending_slowly_within_client_socket_timeout_completes(sockets):
 def test_client_socket_timeout_zero_sets_no_timeout(sockets):
     server, _client = sockets
     body = Body(LengthReader(SocketUnreader(server), 10))
-    with uploads.client_timeout(uploads.fast_body(body), 0):
+    with bodies.client_timeout(bodies.fast_body(body), 0):
         assert server.gettimeout() is None
-    with uploads.client_timeout(body, 7):   # gunicorn's own Body (chunked, buffered)
+    with bodies.client_timeout(body, 7):   # gunicorn's own Body (chunked, buffered)
         assert server.gettimeout() == 7
     assert server.gettimeout() is None
 

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from glance_api import url_filter
+from glance_api.rules import url_filter
 from tests.unit.api.conftest import make_conf
 
 ENCODED_LOOPBACK = [

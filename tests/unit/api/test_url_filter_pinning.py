@@ -10,7 +10,7 @@ import threading
 import pytest
 import urllib3
 
-from glance_api import url_filter
+from glance_api.rules import url_filter
 from stores import exceptions
 from stores.http import HttpStore
 from tests.unit.api.conftest import make_conf

@@ -1,4 +1,4 @@
-"""Versions document, version negotiation, healthcheck (glance-api.md §1, §16)."""
+"""Versions document, version negotiation, healthcheck (docs/glance-api.md §1, §16)."""
 
 import pytest
 

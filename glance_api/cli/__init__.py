@@ -1,0 +1,1 @@
+"""Operator commands beside the api: glance-scrubber, glance-control, glance-cache-*."""

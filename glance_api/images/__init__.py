@@ -1,0 +1,2 @@
+"""Image records: create, list, show, update (JSON patch, locations), delete, members, tags,
+actions, schemas."""

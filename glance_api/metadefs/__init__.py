@@ -1,0 +1,1 @@
+"""Metadata definitions: namespaces and their objects, properties, tags, resource types."""

@@ -1,0 +1,1 @@
+"""Tasks: their lifecycle and pool, the Tasks API, location import and the legacy import."""

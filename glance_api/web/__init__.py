@@ -1,0 +1,1 @@
+"""HTTP plumbing of the api: request bodies, error bodies, who is asking, versions, metrics."""
