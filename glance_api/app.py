@@ -1,4 +1,4 @@
-"""The glance-api WSGI application: versions, healthcheck, then the falcon /v2 api."""
+"""The glance-api WSGI application: versions, healthcheck, then the falcon /v2 (and /v1) api."""
 
 import logging
 
@@ -26,6 +26,8 @@ from glance_api.tasks.location_import import LocationsResource
 from glance_api.images.members import MemberResource, MembersResource
 from glance_api.images.store_data import StoreImageResource
 from glance_api.images.tags import ImageTagResource
+from glance_api.v1 import images as v1_images
+from glance_api.v1 import members as v1_members
 from glance_api.web.versions import Negotiator, application_url
 from glance_server import metrics
 from glance_server import flavors
@@ -125,7 +127,23 @@ def route_table(api):
     routes += cache_api.routes(api, image_cache.management_enabled(api.conf))
     routes += imports.routes(api)   # /stage, /import
     routes += metadef_items.routes(api)   # /v2/metadefs/...
+    if api.conf.enable_v1_api:
+        routes += _v1_routes(api)
     return routes + _data_routes(api)
+
+
+def _v1_routes(api):
+    """Routes of the Images API v1 (Glance Queens; ``enable_v1_api``)."""
+    images = v1_images.ImagesResource(api)
+    return [
+        ('/v1', images),   # NOTE: Queens served the brief list on /v1/ too
+        ('/v1/images', images),
+        ('/v1/images/detail', v1_images.DetailResource(api)),
+        ('/v1/images/{image_id}', v1_images.ImageResource(api)),
+        ('/v1/images/{image_id}/members', v1_members.MembersResource(api)),
+        ('/v1/images/{image_id}/members/{member_id}', v1_members.MemberResource(api)),
+        ('/v1/shared-images/{member_id}', v1_members.SharedImagesResource(api)),
+    ]
 
 
 def create_v2_app(api):

@@ -70,4 +70,10 @@ def main(argv=None):
     from glance_server import gunicorn_runner
     gunicorn_runner.serve(
         app_factory(conf), bind_host=conf.bind_host, bind_port=conf.bind_port,
-        workers=conf.workers, threads=conf.threads, proc_name='glance-api')
+        workers=conf.workers, threads=conf.threads, proc_name='glance-api',
+        # SECURITY: python-glanceclient's v1 headers have underscores
+        # (x-image-meta-disk_format), which gunicorn drops by default. They are read into
+        # the same WSGI keys as the dashed names; keystonemiddleware removes identity
+        # headers by those keys, so neither spelling passes a forged identity
+        # (docs/security.md).
+        header_map='dangerous' if conf.enable_v1_api else None)

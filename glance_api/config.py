@@ -21,6 +21,12 @@ bind_opts = [
 ]
 
 api_opts = [
+    cfg.BoolOpt('enable_v1_api', default=True, deprecated_for_removal=True,
+                deprecated_reason='The Images API v1 was removed from Glance in Rocky; '
+                                  'it is served here for clients of that era.',
+                help='Serve the Images API v1 (/v1, /v1.0, /v1.1) beside v2, through the '
+                     'same registry and database, as Glance Queens did. When False, /v1 '
+                     'is gone and the versions document lists v2 only (as Glance 33).'),
     cfg.BoolOpt('show_image_direct_url', default=False,
                 help='Show the URL of the image data in the direct_url image attribute.'),
     cfg.BoolOpt('show_multiple_locations', default=False,

@@ -133,7 +133,7 @@ class _Application(BaseApplication):
 
 def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_name='glance',
           pidfile=None, keepalive=2, backlog=2048, timeout=30, graceful_timeout=30,
-          loglevel='info', accesslog=None):
+          loglevel='info', accesslog=None, header_map=None):
     """Run gunicorn (KeepAliveThreadWorker workers) until SIGTERM/SIGINT; never returns.
 
     ``app_factory()`` builds the WSGI app in each worker. ``workers`` None → CPU count,
@@ -141,6 +141,8 @@ def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_na
     keep-alive connection stays open, in seconds (0 → Connection: close). SIGTERM is a
     graceful stop: workers finish their requests for up to ``graceful_timeout`` seconds.
     ``bind_port`` 0 picks a free port, logged as "Listening at: http://HOST:PORT".
+    ``header_map`` is gunicorn's setting for header names with underscores (None: its
+    default, ``drop``).
     """
     gunicorn_util.http_date = _http_date_per_second
     _prepare_metrics_dir(proc_name)
@@ -166,4 +168,6 @@ def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_na
         # instances (api, registry, tests in parallel) would fight over it.
         'control_socket_disable': True,
     }
+    if header_map is not None:
+        settings['header_map'] = header_map
     _Application(app_factory, settings).run()

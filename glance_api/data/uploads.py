@@ -126,12 +126,14 @@ class SizeLimitedReader:
 
 
 def upload(conf, registry, stores, ctx, image_id, stream, content_length, declared_size,
-           store_id, *, enforcer, notifier=None):
+           store_id, *, enforcer, notifier=None, expected_checksum=None):
     """Store the request body as the data of a queued image and activate it.
 
     ``declared_size`` is the raw x-openstack-image-size header (or None); without it
     ``content_length`` is the declared size. ``store_id`` is X-Image-Meta-Store (or None);
-    ``enforcer`` is the process's :class:`glance_api.rules.policy.Enforcer`. Returns the image.
+    ``enforcer`` is the process's :class:`glance_api.rules.policy.Enforcer`.
+    ``expected_checksum`` (Images API v1's x-image-meta-checksum) must equal the md5 of the
+    data, or the upload fails like a size mismatch. Returns the image.
 
     :raises: ImageNotFound (404), PolicyForbidden (403), InvalidImageStatusTransition
              (409), BadRequest (400), LimitExceeded (413), InvalidImageData (415), Gone
@@ -178,6 +180,7 @@ def upload(conf, registry, stores, ctx, image_id, stream, content_length, declar
                 # does not can never activate an image with the wrong size.
                 raise exceptions.BadRequest(
                     store_exc.SizeMismatch(expected=size, actual=values['size']).msg)
+            _verify_checksum(expected_checksum, values['checksum'])
             # NOTE: after the write, as Glance: a refusal (415) discards ``location``.
             values['virtual_size'] = inspection.virtual_size(
                 inspected, image.get('disk_format'), conf.image_format)
@@ -197,6 +200,13 @@ def upload(conf, registry, stores, ctx, image_id, stream, content_length, declar
     if notifier is not None:
         notifier.upload_done(image)
     return image
+
+
+def _verify_checksum(expected, actual):
+    if expected is not None and expected != actual:
+        raise exceptions.BadRequest(
+            'Supplied checksum (%s) and checksum generated from uploaded image (%s) did not '
+            'match.' % (expected, actual))
 
 
 def select_store(conf, stores, store_id):

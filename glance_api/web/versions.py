@@ -6,6 +6,7 @@ _ALWAYS = ('v2', 'v2.0', 'v2.1', 'v2.2', 'v2.3', 'v2.4', 'v2.5', 'v2.6', 'v2.7',
            'v2.15', 'v2.17')
 _WITH_CACHE = ('v2.14', 'v2.16', 'v2.18')
 _WITH_BACKENDS = ('v2.8', 'v2.10', 'v2.11', 'v2.12', 'v2.13')
+V1 = ('v1', 'v1.0', 'v1.1')
 VND_MIME = 'application/vnd.openstack.images-'
 
 
@@ -16,6 +17,8 @@ def accepted_versions(conf):
         accepted.update(_WITH_CACHE)
     if conf.enabled_backends:
         accepted.update(_WITH_BACKENDS)
+    if conf.enable_v1_api:
+        accepted.update(V1)
     return frozenset(accepted)
 
 
@@ -34,6 +37,9 @@ def version_list(conf):
         versions.append(('2.17', 'CURRENT'))
     versions += [(v, 'SUPPORTED') for v in ('2.7', '2.6', '2.5', '2.4', '2.3', '2.2', '2.1',
                                             '2.0')]
+    if conf.enable_v1_api:
+        # NOTE: Queens listed v1 last, both entries DEPRECATED.
+        versions += [('1.1', 'DEPRECATED'), ('1.0', 'DEPRECATED')]
     return versions
 
 
@@ -60,9 +66,9 @@ class Negotiator:
     def document(self, environ):
         """Return the versions JSON body for this request."""
         base = (self.conf.public_endpoint or application_url(environ)).rstrip('/')
-        href = base + '/v2/'
         return json.dumps({'versions': [
-            {'id': 'v' + vid, 'status': status, 'links': [{'rel': 'self', 'href': href}]}
+            {'id': 'v' + vid, 'status': status,
+             'links': [{'rel': 'self', 'href': '%s/v%s/' % (base, vid.split('.')[0])}]}
             for vid, status in self.versions]}).encode('utf-8')
 
     def route(self, environ):
@@ -82,4 +88,4 @@ class Negotiator:
             requested, rest = first, stripped[len(first):]
         if requested not in self.accepted:
             return None, False
-        return '/v2' + rest, False
+        return ('/v1' if requested in V1 else '/v2') + rest, False

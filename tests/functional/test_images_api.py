@@ -11,7 +11,7 @@ BASE_KEYS = {"id", "name", "status", "visibility", "protected", "os_hidden", "ch
              "container_format", "disk_format", "min_ram", "min_disk", "created_at",
              "updated_at", "tags", "self", "file", "schema"}
 VERSION_IDS = ["v2.15", "v2.9", "v2.17", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2",
-               "v2.1", "v2.0"]
+               "v2.1", "v2.0", "v1.1", "v1.0"]
 
 
 def test_versions_document(user, stack):
@@ -21,13 +21,14 @@ def test_versions_document(user, stack):
     versions = resp.json()["versions"]
     assert [v["id"] for v in versions] == VERSION_IDS
     assert {v["id"] for v in versions if v["status"] == "CURRENT"} == {"v2.17"}
-    assert all(v["links"] == [{"rel": "self", "href": stack.api_url + "/v2/"}] for v in versions)
+    assert all(v["links"] == [{"rel": "self", "href": stack.api_url + "/%s/" % v["id"][:2]}]
+               for v in versions)
     assert user.get("/versions").status_code == 200
     assert user.get("/versions").json() == resp.json()
 
 
 def test_unknown_version_prefix_answers_versions(user):
-    for path in ("/v1/images", "/v3/images", "/images"):
+    for path in ("/v1.2/images", "/v3/images", "/images"):
         resp = user.get(path)
         assert resp.status_code == 300, path
         assert "versions" in resp.json()
