@@ -11,7 +11,8 @@ from glance_registry import context
 from glance_registry import exceptions as reg_exc
 from glance_server import metrics
 from glance_registry import rights
-from glance_registry.resources import cache, images, members, metadefs, scrub, tasks, usage
+from glance_registry.resources import bodies, cache, images, members, metadefs, scrub, tasks
+from glance_registry.resources import usage
 
 LOG = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ HTTP_CODES = {400: 'BadRequest', 403: 'Forbidden', 404: 'NotFound', 405: 'Method
 
 def render_error(resp, status, code, message):
     """Answer ``{"error": {"code", "message"}}`` with ``status``."""
-    images.render(resp, {'error': {'code': code, 'message': message}}, status)
+    bodies.render(resp, {'error': {'code': code, 'message': message}}, status)
 
 
 def _named_handler(status):

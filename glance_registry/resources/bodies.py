@@ -1,4 +1,4 @@
-"""Read and check the JSON bodies of registry requests.
+"""Read and check the JSON bodies of registry requests, and render its answers.
 
 The api validates user input; these schemas only keep what reaches the database well typed,
 so a malformed or hostile request to the registry gets a 400 instead of a database error.
@@ -6,7 +6,13 @@ so a malformed or hostile request to the registry gets a 400 instead of a databa
 
 import json
 
+import falcon
 import jsonschema
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
+    orjson = None
 
 from glance_registry import exceptions
 
@@ -190,8 +196,17 @@ MEMBER_UPDATE = {
     'additionalProperties': False,
 }
 
-_VALIDATORS = {id(s): jsonschema.Draft202012Validator(s) for s in (
-    IMAGE_CREATE, IMAGE_UPDATE, MEMBER_CREATE, MEMBER_UPDATE)}
+# One validator per schema a resource module registers at import (never built lazily).
+_VALIDATORS = {}
+
+
+def register(*schemas):
+    """Build the validators of ``schemas`` once, for ``load(req, schema)``."""
+    for schema in schemas:
+        _VALIDATORS[id(schema)] = jsonschema.Draft202012Validator(schema)
+
+
+register(IMAGE_CREATE, IMAGE_UPDATE, MEMBER_CREATE, MEMBER_UPDATE)
 
 
 def _reject_constant(name):
@@ -248,3 +263,30 @@ def load(req, schema=None):
         where = '/'.join(str(p) for p in error.absolute_path) or 'body'
         raise exceptions.BadRequest('Invalid %s: %s' % (where, error.message))
     return body
+
+
+def render(resp, body, status=falcon.HTTP_200):
+    """Answer ``body`` as compact UTF-8 JSON."""
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = dumps(body)
+
+
+def dumps(body):
+    """Return ``body`` as compact UTF-8 JSON bytes.
+
+    A lone UTF-16 surrogate (stored before decoding refused them) becomes U+FFFD instead of
+    failing the answer.
+    """
+    if orjson is not None:
+        # PERF: orjson is ~5x faster than json; json still takes what orjson refuses
+        # (integers beyond 64 bits, lone surrogates).
+        try:
+            return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            pass
+    text = json.dumps(body, ensure_ascii=False, separators=(',', ':'))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode('utf-16', 'surrogatepass').decode('utf-16', 'replace').encode()

@@ -13,11 +13,9 @@ Glance 33's centralized_db cache driver, with the database behind the registry:
 """
 
 import falcon
-import jsonschema
 
-from glance_registry import exceptions
 from glance_registry.resources import bodies
-from glance_registry.resources.images import render
+from glance_registry.resources.bodies import render
 
 _NODE = {'type': 'string', 'minLength': 1, 'maxLength': 255}
 _IMAGE_ID = {'type': 'string', 'minLength': 1, 'maxLength': 36}
@@ -35,16 +33,7 @@ ADD = _schema(['image_id', 'size'], image_id=_IMAGE_ID,
               checksum={'type': ['string', 'null'], 'maxLength': 32})
 HIT = _schema(['image_id'], image_id=_IMAGE_ID)
 DELETE = _schema([], image_id={'type': ['string', 'null'], 'maxLength': 36})
-_VALIDATORS = {id(s): jsonschema.Draft202012Validator(s) for s in (NODE, ADD, HIT, DELETE)}
-
-
-def _load(req, schema):
-    body = bodies.load(req)
-    error = jsonschema.exceptions.best_match(_VALIDATORS[id(schema)].iter_errors(body))
-    if error is not None:
-        where = '/'.join(str(p) for p in error.absolute_path) or 'body'
-        raise exceptions.BadRequest('Invalid %s: %s' % (where, error.message))
-    return body
+bodies.register(NODE, ADD, HIT, DELETE)
 
 
 class NodesResource:
@@ -57,7 +46,7 @@ class NodesResource:
 
     def on_post(self, req, resp):
         """Record ``{"node": url}`` (201)."""
-        self.repo.node_reference_create(_load(req, NODE)['node'])
+        self.repo.node_reference_create(bodies.load(req, NODE)['node'])
         resp.status = falcon.HTTP_201
 
 
@@ -71,7 +60,7 @@ class SearchResource:
 
     def on_post(self, req, resp):
         """Answer ``{"cached_images": [...]}`` for ``{"node": url}``."""
-        render(resp, {'cached_images': self.repo.cached_images(_load(req, NODE)['node'])})
+        render(resp, {'cached_images': self.repo.cached_images(bodies.load(req, NODE)['node'])})
 
 
 class ImagesResource:
@@ -84,7 +73,7 @@ class ImagesResource:
 
     def on_post(self, req, resp):
         """Record ``{"node", "image_id", "size", "checksum"}`` (204)."""
-        body = _load(req, ADD)
+        body = bodies.load(req, ADD)
         self.repo.cached_image_add(body['node'], body['image_id'], body['size'],
                                    body.get('checksum'))
         resp.status = falcon.HTTP_204
@@ -100,7 +89,7 @@ class HitsResource:
 
     def on_post(self, req, resp):
         """Count one hit of ``{"node", "image_id"}`` (204)."""
-        body = _load(req, HIT)
+        body = bodies.load(req, HIT)
         self.repo.hit(body['node'], body['image_id'])
         resp.status = falcon.HTTP_204
 
@@ -115,7 +104,7 @@ class DeleteResource:
 
     def on_post(self, req, resp):
         """Answer ``{"deleted": n}`` for ``{"node", "image_id": id|null}``."""
-        body = _load(req, DELETE)
+        body = bodies.load(req, DELETE)
         render(resp, {'deleted': self.repo.cached_image_delete(body['node'],
                                                                body.get('image_id'))})
 

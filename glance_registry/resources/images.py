@@ -1,35 +1,10 @@
 """Image resources of the registry protocol: create, search, show, update, destroy, tags."""
 
-import json
-
 import falcon
-
-try:
-    import orjson
-except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
-    orjson = None
 
 from glance_registry import exceptions, rights
 from glance_registry.resources import bodies
-
-
-def render(resp, body, status=falcon.HTTP_200):
-    """Answer ``body`` as compact UTF-8 JSON."""
-    resp.status = status
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = dumps(body)
-
-
-def dumps(body):
-    """Return ``body`` as compact UTF-8 JSON bytes."""
-    if orjson is not None:
-        # PERF: orjson is ~5x faster than json; json still takes what orjson refuses
-        # (integers beyond 64 bits, lone surrogates).
-        try:
-            return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
-        except TypeError:
-            pass
-    return json.dumps(body, ensure_ascii=False, separators=(',', ':')).encode()
+from glance_registry.resources.bodies import render
 
 
 def visible_image(repo, ctx, image_id):

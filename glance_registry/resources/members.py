@@ -9,7 +9,8 @@ import falcon
 
 from glance_registry import exceptions, rights
 from glance_registry.resources import bodies
-from glance_registry.resources.images import render, visible_image
+from glance_registry.resources.bodies import render
+from glance_registry.resources.images import visible_image
 
 
 class MembersResource:

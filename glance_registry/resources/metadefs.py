@@ -21,11 +21,10 @@ Errors: MetadefNamespaceNotFound 404, MetadefForbidden 403 (invisible), MetadefN
 """
 
 import falcon
-import jsonschema
 
 from glance_registry import exceptions
 from glance_registry.resources import bodies
-from glance_registry.resources.images import render
+from glance_registry.resources.bodies import render
 
 _NAME = {'type': 'string', 'minLength': 1, 'maxLength': 80}
 _OPT = {'type': ['string', 'null']}
@@ -62,18 +61,8 @@ ITEM_BODY = {'type': 'object', 'properties': {'item': ITEM}, 'required': ['item'
 TAGS_BODY = {'type': 'object', 'properties': {
     'names': {'type': 'array', 'items': _NAME}, 'append': {'type': 'boolean'}},
     'required': ['names'], 'additionalProperties': False}
-_VALIDATORS = {id(s): jsonschema.Draft202012Validator(s)
-               for s in (NS_CREATE, NS_UPDATE, NS_SEARCH, ITEM_BODY, TAGS_BODY)}
+bodies.register(NS_CREATE, NS_UPDATE, NS_SEARCH, ITEM_BODY, TAGS_BODY)
 CONTENT_KINDS = ('objects', 'properties', 'tags')
-
-
-def _load(req, schema):
-    body = bodies.load(req)
-    error = jsonschema.exceptions.best_match(_VALIDATORS[id(schema)].iter_errors(body))
-    if error is not None:
-        where = '/'.join(str(p) for p in error.absolute_path) or 'body'
-        raise exceptions.BadRequest('Invalid %s: %s' % (where, error.message))
-    return body
 
 
 def _viewer(req):
@@ -95,7 +84,7 @@ class NamespacesResource:
 
     def on_post(self, req, resp):
         """Create from ``{"namespace": values, "contents": {...}}``."""
-        body = _load(req, NS_CREATE)
+        body = bodies.load(req, NS_CREATE)
         ns = self.repo.namespace_create(body['namespace'], body.get('contents'))
         render(resp, {'namespace': ns}, falcon.HTTP_201)
 
@@ -108,7 +97,7 @@ class NamespaceSearchResource:
 
     def on_post(self, req, resp):
         """Answer ``{"namespaces": [...]}``."""
-        query = _load(req, NS_SEARCH)
+        query = bodies.load(req, NS_SEARCH)
         render(resp, {'namespaces': self.repo.namespace_list(**_viewer(req), **query)})
 
 
@@ -126,7 +115,7 @@ class NamespaceResource:
 
     def on_put(self, req, resp, ns):
         """Replace a namespace's columns."""
-        values = _load(req, NS_UPDATE)['values']
+        values = bodies.load(req, NS_UPDATE)['values']
         render(resp, {'namespace': self.repo.namespace_update(ns, values, **_viewer(req))})
 
     def on_delete(self, req, resp, ns):
@@ -160,7 +149,7 @@ class ContentsResource:
 
     def on_post(self, req, resp, ns, kind):
         """Create one item from ``{"item": values}``."""
-        values = _load(req, ITEM_BODY)['item']
+        values = bodies.load(req, ITEM_BODY)['item']
         if _kind(kind) == 'resource_types':
             item = self.repo.association_create(ns, values, **_viewer(req))
         else:
@@ -171,7 +160,7 @@ class ContentsResource:
         """Create several tags from ``{"names": [...], "append": bool}``."""
         if kind != 'tags':
             raise falcon.HTTPMethodNotAllowed(['GET', 'POST', 'DELETE'])
-        body = _load(req, TAGS_BODY)
+        body = bodies.load(req, TAGS_BODY)
         items = self.repo.tags_create(ns, body['names'], append=body.get('append', False),
                                       **_viewer(req))
         render(resp, {'items': items})
@@ -198,7 +187,7 @@ class ContentResource:
         """Replace one object, property or tag."""
         if _kind(kind) == 'resource_types':
             raise falcon.HTTPMethodNotAllowed(['DELETE'])
-        values = _load(req, ITEM_BODY)['item']
+        values = bodies.load(req, ITEM_BODY)['item']
         render(resp, {'item': self.repo.item_update(ns, kind, name, values, **_viewer(req))})
 
     def on_delete(self, req, resp, ns, kind, name):

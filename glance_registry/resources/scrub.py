@@ -13,7 +13,7 @@ import falcon
 
 from glance_registry import exceptions
 from glance_registry.resources import bodies
-from glance_registry.resources.images import render
+from glance_registry.resources.bodies import render
 
 _KINDS = ('deleted_image', 'stalled_upload', 'location')
 

@@ -15,11 +15,10 @@
 """
 
 import falcon
-import jsonschema
 
 from glance_registry import exceptions
 from glance_registry.resources import bodies
-from glance_registry.resources.images import render
+from glance_registry.resources.bodies import render
 
 _TIME = {'type': ['string', 'null'], 'maxLength': 64}
 _STATUS = {'enum': ['pending', 'processing', 'success', 'failure']}
@@ -56,17 +55,7 @@ TASK_FAIL = {'type': 'object', 'properties': {
     'ids': {'type': 'array', 'items': {'type': 'string', 'maxLength': 36}},
     'message': {'type': 'string'}, 'expires_at': _TIME,
 }, 'required': ['ids', 'message'], 'additionalProperties': False}
-_VALIDATORS = {id(s): jsonschema.Draft202012Validator(s)
-               for s in (TASK_CREATE, TASK_UPDATE, TASK_SEARCH, TASK_FAIL)}
-
-
-def _load(req, schema):
-    body = bodies.load(req)
-    error = jsonschema.exceptions.best_match(_VALIDATORS[id(schema)].iter_errors(body))
-    if error is not None:
-        where = '/'.join(str(p) for p in error.absolute_path) or 'body'
-        raise exceptions.BadRequest('Invalid %s: %s' % (where, error.message))
-    return body
+bodies.register(TASK_CREATE, TASK_UPDATE, TASK_SEARCH, TASK_FAIL)
 
 
 def _require_admin(req):
@@ -87,7 +76,7 @@ class TasksResource:
 
     def on_post(self, req, resp):
         """Create a task from ``{"task": values}``."""
-        values = _load(req, TASK_CREATE)['task']
+        values = bodies.load(req, TASK_CREATE)['task']
         ctx = req.context.ctx
         if not ctx.is_admin:
             values['owner'] = ctx.project_id   # as image_create (glance_registry.rights)
@@ -102,7 +91,7 @@ class TaskSearchResource:
 
     def on_post(self, req, resp):
         """Answer ``{"tasks": [...]}`` for a task list query."""
-        query = _load(req, TASK_SEARCH)
+        query = bodies.load(req, TASK_SEARCH)
         render(resp, {'tasks': self.repo.task_list(**_viewer(req), **query)})
 
 
@@ -118,7 +107,7 @@ class TaskResource:
 
     def on_patch(self, req, resp, task_id):
         """Update a task; CAS on ``from_state``."""
-        body = _load(req, TASK_UPDATE)
+        body = bodies.load(req, TASK_UPDATE)
         task = self.repo.task_update(task_id, body['values'], from_state=body.get('from_state'))
         render(resp, {'task': task})
 
@@ -164,7 +153,7 @@ class FailTasksResource:
     def on_post(self, req, resp):
         """Answer ``{"tasks": [...]}`` with the tasks that moved."""
         _require_admin(req)
-        body = _load(req, TASK_FAIL)
+        body = bodies.load(req, TASK_FAIL)
         moved = self.repo.tasks_fail_unfinished(body['ids'], body['message'],
                                                 body.get('expires_at'))
         render(resp, {'tasks': moved})

@@ -8,7 +8,7 @@
 """
 
 from glance_registry import exceptions
-from glance_registry.resources.images import render
+from glance_registry.resources.bodies import render
 
 _NAMES = ('image_size_total', 'image_stage_total', 'image_count_total',
           'image_count_uploading')
