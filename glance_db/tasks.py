@@ -10,7 +10,7 @@ import datetime
 import json
 import uuid
 
-from sqlalchemy import and_, delete, false, insert, or_, select, true, update
+from sqlalchemy import and_, false, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from glance_db import exceptions
@@ -259,12 +259,6 @@ class TaskRepo:
         with self._reader.connect() as conn:
             rows = conn.execute(stmt.order_by(tasks.c.created_at, tasks.c.id)).all()
             return [_row_to_dict(r, True) for r in rows]
-
-    def task_purge(self, task_id):
-        """Remove a task and its task_info for good (tests and purge tools)."""
-        with self._writer.begin() as conn:
-            conn.execute(delete(task_info).where(task_info.c.task_id == task_id))
-            conn.execute(delete(tasks).where(tasks.c.id == task_id))
 
 
 def _after(keys, sort_dir, marker):
