@@ -1,6 +1,7 @@
 """The glance-api WSGI application: versions, healthcheck, then the falcon /v2 (and /v1) api."""
 
 import logging
+import re
 
 import falcon
 from oslo_middleware import healthcheck
@@ -98,6 +99,22 @@ def _data_routes(api):
         ('/v2/info/stores/detail', StoresDetailResource(api.conf, api.stores,
                                                         enforcer=api.policy)),
     ]
+
+
+# Requests that move image bytes, served by the worker's transfer pool (transfer_threads;
+# glance_server.workers). A path without a version (the version in Accept) is v2's.
+_V2_DATA = re.compile(r'/+(?:v2(?:\.\d+)?/+)?images/+[^/]+/+(?:file|stage)/*$')
+_V1_IMAGES = re.compile(r'/+v1(?:\.[01])?/+images/*$')
+_V1_IMAGE = re.compile(r'/+v1(?:\.[01])?/+images/+(?!detail/*$)[^/]+/*$')
+
+
+def moves_image_data(method, path):
+    """Whether ``method path`` may move image bytes: an upload, a download, a staging."""
+    if method in ('PUT', 'GET') and _V2_DATA.match(path):
+        return True
+    if method == 'POST':
+        return bool(_V1_IMAGES.match(path))
+    return method in ('PUT', 'GET') and bool(_V1_IMAGE.match(path))
 
 
 def route_table(api):

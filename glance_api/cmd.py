@@ -67,10 +67,13 @@ def main(argv=None):
         sys.exit('ERROR: %s' % e)
     from glance_api import wiring
     wiring.recover_on_start(conf)   # tasks a dead api left pending/processing
+    from glance_api.app import moves_image_data
     from glance_server import gunicorn_runner
     gunicorn_runner.serve(
         app_factory(conf), bind_host=conf.bind_host, bind_port=conf.bind_port,
         workers=conf.workers, threads=conf.threads, proc_name='glance-api',
+        transfer_threads=conf.transfer_threads, header_timeout=conf.client_header_timeout,
+        moves_image_data=moves_image_data,
         # SECURITY: python-glanceclient's v1 headers have underscores
         # (x-image-meta-disk_format), which gunicorn drops by default. They are read into
         # the same WSGI keys as the dashed names; keystonemiddleware removes identity

@@ -17,7 +17,24 @@ bind_opts = [
     cfg.IntOpt('workers', min=0,
                help='Number of glance-api worker processes (default: number of CPUs).'),
     cfg.IntOpt('threads', default=8, min=1,
-               help='Threads per worker process serving requests.'),
+               help='Threads per worker process serving requests that do not move image '
+                    'data: image-show, lists, updates, members, tasks, metadefs.'),
+    cfg.IntOpt('transfer_threads', default=64, min=1,
+               help='Threads per worker process serving requests that move image data: '
+                    'PUT and GET /v2/images/{image_id}/file, PUT .../stage, and the Images '
+                    'API v1 create, update and download. Kept apart from threads, so that '
+                    'slow uploads and downloads never delay a metadata call; a transfer '
+                    'arriving when all are busy waits for one. Each running transfer holds '
+                    'a few MiB of buffers.'),
+    cfg.IntOpt('client_header_timeout', default=60, min=1,
+               help='Seconds a client has to send the request line and headers of a '
+                    'request (and a metadata request\'s body of up to 64 KiB), counted from '
+                    'the connection\'s accept or, on a kept-alive connection, from the first '
+                    'byte of its next request. A connection that sends nothing, or too '
+                    'slowly, is closed. Heads are read by each worker\'s event loop, not by '
+                    'a thread, so slow clients hold no thread. Not a Glance option: Glance '
+                    'bounds every socket operation with client_socket_timeout, which here '
+                    'bounds upload bodies only.'),
 ]
 
 api_opts = [

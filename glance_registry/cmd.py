@@ -62,7 +62,8 @@ def server_settings(conf):
     keepalive = (conf.client_socket_timeout or 2) if conf.http_keepalive else 0
     return {'bind_host': conf.bind_host, 'bind_port': conf.bind_port,
             'workers': conf.workers, 'threads': THREADS, 'proc_name': 'glance-registry',
-            'keepalive': keepalive, 'backlog': conf.backlog}
+            'keepalive': keepalive, 'backlog': conf.backlog,
+            'header_timeout': conf.client_header_timeout}
 
 
 def check_auth(conf):

@@ -25,6 +25,13 @@ server_opts = [
     cfg.IntOpt('client_socket_timeout', default=900, min=0,
                help='Seconds an idle keep-alive connection is kept open. 0 means the '
                     'server default (2 seconds).'),
+    cfg.IntOpt('client_header_timeout', default=60, min=1,
+               help='Seconds a client has to send the request line, headers and (up to '
+                    '64 KiB) body of a request, counted from the connection\'s accept or, on '
+                    'a kept-alive connection, from the first byte of its next request. A '
+                    'connection that sends nothing, or too slowly, is closed; requests are '
+                    'read by each worker\'s event loop, so slow clients hold no thread. '
+                    'Not a Glance option.'),
 ]
 
 paste_deploy_opts = [

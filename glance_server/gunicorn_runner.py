@@ -6,49 +6,21 @@ No database or registry-app imports: glance-api imports this module too.
 import atexit
 import glob
 import os
-import select
 import shutil
 import tempfile
 import time
 
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.gthread import ThreadWorker
 
-# How long a worker thread waits for the next request on a kept-alive connection before
-# handing the connection back to the worker's poller, in seconds.
-NEXT_REQUEST_WAIT = 0.002
+from glance_server.workers import KeepAliveThreadWorker
 
+# Seconds a client has to send a request's head (glance-api's client_header_timeout).
+HEADER_TIMEOUT = 60
 
 def default_workers():
     """Return Glance's default worker count: the number of CPUs."""
     return os.cpu_count() or 1
-
-
-class KeepAliveThreadWorker(ThreadWorker):
-    """gunicorn's gthread worker, serving back-to-back requests of a connection in one go.
-
-    PERF: gthread hands a kept-alive connection back to its main thread after every request
-    (poller, thread pool, completion pipe): ~0.3 ms of CPU per request, measured on
-    glance-registry. A request that follows within NEXT_REQUEST_WAIT is served by the same
-    thread instead; an idle connection still goes back to the poller.
-    """
-
-    def handle(self, conn):
-        """Serve requests on ``conn`` while the next one follows promptly."""
-        result = super().handle(conn)
-        while result is True and self.alive and not conn.is_http2 and _next_soon(conn):
-            result = super().handle(conn)
-        return result
-
-
-def _next_soon(conn):
-    if conn.parser.unreader.buf.getvalue():
-        return True  # pipelined: already read
-    try:
-        return bool(select.select([conn.sock], [], [], NEXT_REQUEST_WAIT)[0])
-    except (OSError, ValueError):
-        return False
 
 
 _format_http_date = gunicorn_util.http_date
@@ -133,7 +105,8 @@ class _Application(BaseApplication):
 
 def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_name='glance',
           pidfile=None, keepalive=2, backlog=2048, timeout=30, graceful_timeout=30,
-          loglevel='info', accesslog=None, header_map=None):
+          loglevel='info', accesslog=None, header_map=None, header_timeout=HEADER_TIMEOUT,
+          transfer_threads=0, moves_image_data=None):
     """Run gunicorn (KeepAliveThreadWorker workers) until SIGTERM/SIGINT; never returns.
 
     ``app_factory()`` builds the WSGI app in each worker. ``workers`` None → CPU count,
@@ -143,6 +116,12 @@ def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_na
     ``bind_port`` 0 picks a free port, logged as "Listening at: http://HOST:PORT".
     ``header_map`` is gunicorn's setting for header names with underscores (None: its
     default, ``drop``).
+
+    A connection has ``header_timeout`` seconds, from its accept or from the first byte of
+    a kept-alive connection's next request, to send a complete head (and a metadata
+    request's small body); it is closed otherwise. ``moves_image_data(method, path)`` True
+    sends a request to a pool of ``transfer_threads`` threads (0: the ``threads`` pool);
+    see glance_server.workers.
     """
     gunicorn_util.http_date = _http_date_per_second
     _prepare_metrics_dir(proc_name)
@@ -152,7 +131,9 @@ def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_na
     settings = {
         'bind': ['%s:%d' % (host, bind_port)],
         'workers': max(1, workers),
-        'worker_class': KeepAliveThreadWorker,
+        'worker_class': type('KeepAliveThreadWorker', (KeepAliveThreadWorker,), {
+            'header_timeout': header_timeout, 'transfer_threads': max(0, transfer_threads),
+            'moves_image_data': staticmethod(moves_image_data) if moves_image_data else None}),
         'threads': max(1, threads),
         'proc_name': proc_name,
         'pidfile': pidfile,
