@@ -130,6 +130,9 @@ class RegistryClient(CatalogCalls):
             code, message = None, data[:200].decode('utf-8', 'replace')
         if code is None and status == 503:
             code = 'RegistryUnavailable'
+        elif code is None and status in (414, 431):
+            # NOTE: gunicorn's own refusal of a request line or headers too long.
+            code = 'BadRequest'
         elif status == 401:
             # NOTE: keystonemiddleware's own 401 body carries the number 401 as its code.
             code = 'Unauthorized'

@@ -38,8 +38,15 @@ def _check_list_params(params, positive=False):
     return limit
 
 
+# Metadef object, property and tag names are at most this long (Glance's columns), so a
+# longer one (a marker, say) names nothing and is not sent to the registry.
+MAX_NAME = 255
+
+
 def _get_item(api, ctx, ns, kind, name, what):
     try:
+        if len(name) > MAX_NAME:
+            raise reg_exc.MetadefNotFound(name)
         return api.registry.metadef_get(ctx, ns['namespace'], kind, name)
     except (reg_exc.MetadefNotFound, reg_exc.MetadefNamespaceNotFound,
             reg_exc.MetadefForbidden):

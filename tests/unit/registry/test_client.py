@@ -130,6 +130,9 @@ def test_error_codes_map_back(serve, code, cls):
     (418, {'error': {'code': '__class__', 'message': 'tea'}}, exc.RegistryError),
     (502, b'<html>bad gateway</html>', exc.RegistryError),
     (503, b'Service Unavailable', exc.RegistryUnavailable),
+    # gunicorn's own refusals of a request line or headers too long
+    (414, b'<html><title>URI Too Long</title></html>', exc.BadRequest),
+    (431, b'<html>Request Header Fields Too Large</html>', exc.BadRequest),
     # keystonemiddleware's own 401 body (keystone flavor), and a bare one
     (401, {'error': {'code': 401, 'title': 'Unauthorized',
                      'message': 'The request you have made requires authentication.'}},
