@@ -220,9 +220,9 @@ class GlanceApi:
         return self.v2_app(environ, start_response)
 
 
-def create_app(conf, registry=None, stores=None):
+def create_app(conf, registry=None, stores=None, service_auth=None):
     """Return the glance-api WSGI callable for conf (registry/stores built if not given).
 
     :raises flavors.UnknownFlavor: ``[paste_deploy] flavor`` is not one of the api's.
     """
-    return GlanceApi(conf, create_v2_app(wiring.build(conf, registry, stores)))
+    return GlanceApi(conf, create_v2_app(wiring.build(conf, registry, stores, service_auth)))

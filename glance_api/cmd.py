@@ -27,21 +27,22 @@ def load_conf(argv=None, default_config_files=None):
     return conf
 
 
-def app_factory(conf):
-    """Return a callable building the app (registry client, stores) in each worker."""
+def app_factory(conf, service_auth=None):
+    """Return a callable building the app (registry client, stores) in each worker.
+
+    ``service_auth`` (made in the master) gives every worker the same service token.
+    """
     def build():
         from glance_api.app import create_app
         from glance_server import metrics
 
-        return metrics.wrap(conf, create_app(conf))   # + /metrics, beside /healthcheck
+        app = create_app(conf, service_auth=service_auth)
+        return metrics.wrap(conf, app)   # + /metrics, beside /healthcheck
     return build
 
 
-def check_auth(conf):
-    """Refuse an unknown flavor; warn loudly when the api runs without authentication.
-
-    :raises flavors.UnknownFlavor:
-    """
+def warn_unauthenticated(conf):
+    """Warn loudly when the api runs without authentication (a valid flavor assumed)."""
     if flavors.of(conf, 'glance-api').keystone:
         return
     LOG.warning(
@@ -54,23 +55,30 @@ def check_auth(conf):
 
 def main(argv=None):
     """Run glance-api under gunicorn until SIGTERM."""
-    logging.basicConfig(level=logging.INFO,
-                        format='%(asctime)s %(process)d %(levelname)s %(name)s %(message)s')
     try:
         conf = load_conf(argv)
-        check_auth(conf)
+        flavors.of(conf, 'glance-api')
     except (cfg.Error, flavors.UnknownFlavor) as e:
         sys.exit('ERROR: %s' % e)
     try:
         property_protections.load(conf)   # NOTE: a bad rules file stops the start here.
     except exceptions.InvalidPropertyProtectionConfiguration as e:
         sys.exit('ERROR: %s' % e)
+    # NOTE: logging starts once the configuration is known good, so a refusal is the only
+    # thing a failed start prints.
+    logging.basicConfig(level=logging.INFO,
+                        format='%(asctime)s %(process)d %(levelname)s %(name)s %(message)s')
+    warn_unauthenticated(conf)
     from glance_api import wiring
-    wiring.recover_on_start(conf)   # tasks a dead api left pending/processing
+    from glance_api.web.service_auth import ServiceAuth
+    # NOTE: one service token for the master and every worker it forks (the registries'
+    # token caches then know it once), renewed by each process when it nears expiry.
+    service_auth = ServiceAuth(conf)
+    wiring.recover_on_start(conf, service_auth)   # tasks a dead api left pending/processing
     from glance_api.app import moves_image_data
     from glance_server import gunicorn_runner
     gunicorn_runner.serve(
-        app_factory(conf), bind_host=conf.bind_host, bind_port=conf.bind_port,
+        app_factory(conf, service_auth), bind_host=conf.bind_host, bind_port=conf.bind_port,
         workers=conf.workers, threads=conf.threads, proc_name='glance-api',
         transfer_threads=conf.transfer_threads, header_timeout=conf.client_header_timeout,
         moves_image_data=moves_image_data,

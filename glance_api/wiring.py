@@ -82,12 +82,13 @@ def make_stores(conf):
     return stores.StoreRegistry(conf, enabled_backends=conf.enabled_backends)
 
 
-def build(conf, registry=None, stores=None):
+def build(conf, registry=None, stores=None, service_auth=None):
     """Return the ``Api`` of this process (registry client and stores made if not given).
 
     :raises flavors.UnknownFlavor: ``[paste_deploy] flavor`` is not one of the api's.
     """
-    service_auth = ServiceAuth(conf)
+    service_auth = service_auth or ServiceAuth(conf)
+    service_auth.prefetch()
     if registry is None:
         registry = make_registry(conf, service_auth)
     if stores is None:
@@ -96,13 +97,13 @@ def build(conf, registry=None, stores=None):
     return Api(conf, registry, stores, service_auth)
 
 
-def recover_on_start(conf):
+def recover_on_start(conf, auth=None):
     """Fail the tasks this host left unfinished (run once, before the workers start).
 
     The image of each is put back: a location import's to ``queued``, an interoperable
     import's to a retryable state (``imports.flows.rollback_interrupted``).
     """
-    auth = ServiceAuth(conf)
+    auth = auth or ServiceAuth(conf)
     auth.check_roles()
     registry = make_registry(conf, auth)
     # NOTE: the stores are made only when an import's data must be deleted.

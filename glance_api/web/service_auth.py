@@ -44,7 +44,9 @@ class ServiceAuth:
         if self._pid != pid:
             with self._lock:
                 if self._pid != pid:
-                    self._session, self._auth = _load_session(self.conf)
+                    # NOTE: the auth plugin (with the token it holds) survives the fork,
+                    # so every worker sends the master's token until it nears expiry.
+                    self._session, self._auth = _load_session(self.conf, self._auth)
                     self._pid = pid
         return self._session, self._auth
 
@@ -61,6 +63,19 @@ class ServiceAuth:
         except Exception as e:  # noqa: BLE001 - keystoneauth raises many kinds
             raise ServiceTokenUnavailable(
                 'Cannot get a token for the [keystone_authtoken] service user: %s' % e) from e
+
+    def prefetch(self):
+        """Get the service token now (in a worker, before its first request); never raises.
+
+        A worker then keeps serving from the token caches while Keystone is briefly
+        unreachable, as it did before it needed a token of its own.
+        """
+        if not self.keystone:
+            return
+        try:
+            self.token()
+        except ServiceTokenUnavailable as e:
+            LOG.warning('%s; the first registry call will try again', e)
 
     def context(self, user_id=None):
         """Return the admin context the api acts with on its own behalf.
@@ -97,13 +112,15 @@ class ServiceAuth:
                       sorted(wanted))
 
 
-def _load_session(conf):
+def _load_session(conf, auth=None):
+    """Return (a new keystoneauth session, ``auth`` or the plugin ``conf`` configures)."""
     # NOTE: imported here so noauth deployments never load keystoneauth.
     from keystoneauth1 import loading, session
     from keystonemiddleware import auth_token
 
-    for group, opts in auth_token.list_opts():
-        conf.register_opts(opts, group=group)
-    loading.register_auth_conf_options(conf, 'keystone_authtoken')
-    auth = loading.load_auth_from_conf_options(conf, 'keystone_authtoken')
+    if auth is None:
+        for group, opts in auth_token.list_opts():
+            conf.register_opts(opts, group=group)
+        loading.register_auth_conf_options(conf, 'keystone_authtoken')
+        auth = loading.load_auth_from_conf_options(conf, 'keystone_authtoken')
     return session.Session(auth=auth), auth
