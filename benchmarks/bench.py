@@ -109,9 +109,14 @@ def upload_v1(ep, size):
 
     Returns (None, None) when the endpoint serves no v1 (``enable_v1_api = False``).
     """
-    status, body, elapsed = _send_image(ep, 'POST', '/v1/images', size, V1_CREATE)
-    if status in (300, 404):
+    conn = ep.connect()
+    try:
+        status, _ = ep.call(conn, 'GET', '/v1/images')
+    finally:
+        conn.close()
+    if status != 200:
         return None, None
+    status, body, elapsed = _send_image(ep, 'POST', '/v1/images', size, V1_CREATE)
     _check(status, body, (201,), 'v1 upload')
     return json.loads(body)['image']['id'], size / elapsed / 1e6
 
