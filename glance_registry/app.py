@@ -108,7 +108,7 @@ def _add_routes(app, repos):
     if repos.usage is not None:
         app.add_route('/usage/{owner}', usage.UsageResource(repos.usage))
     if repos.scrub is not None:
-        scrub.add_routes(app, repos.scrub)
+        scrub.add_routes(app, repos.scrub, repo)
     if repos.metadefs is not None:
         metadefs.add_routes(app, repos.metadefs)
 

@@ -85,6 +85,9 @@ class NamespacesResource:
     def on_post(self, req, resp):
         """Create from ``{"namespace": values, "contents": {...}}``."""
         body = bodies.load(req, NS_CREATE)
+        ctx = req.context.ctx
+        if not ctx.is_admin:   # as image create (glance_registry.rights)
+            body['namespace']['owner'] = ctx.project_id
         ns = self.repo.namespace_create(body['namespace'], body.get('contents'))
         render(resp, {'namespace': ns}, falcon.HTTP_201)
 

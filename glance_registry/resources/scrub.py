@@ -13,13 +13,18 @@ import falcon
 
 from glance_registry import exceptions
 from glance_registry.resources import bodies
+from glance_registry import rights
 from glance_registry.resources.bodies import render
+from glance_registry.resources.images import writable_image
 
 _KINDS = ('deleted_image', 'stalled_upload', 'location')
 
 
 def _require_admin(req):
-    if not req.context.ctx.is_admin:
+    """Raise Forbidden unless glance-api forwards an admin's call (the scrubber's)."""
+    ctx = req.context.ctx
+    rights.require_service(ctx)
+    if not ctx.is_admin:
         raise exceptions.Forbidden('Only an admin may do this')
 
 
@@ -28,11 +33,16 @@ class ReservationsResource:
 
     service_only = True   # rights.ServiceGate: glance-api's own calls
 
-    def __init__(self, repo):
+    def __init__(self, repo, images):
         self.repo = repo
+        self.images = images   # glance_db ImageRepo: whose image it is
 
     def on_post(self, req, resp, image_id):
-        """Reserve ``{"url", "metadata"}``; answer its id."""
+        """Reserve ``{"url", "metadata"}``; answer its id.
+
+        Only for an image the caller may change: the scrubber deletes what is reserved.
+        """
+        writable_image(self.images, req.context.ctx, image_id)
         body = bodies.load(req)
         url, metadata = body.get('url') if isinstance(body, dict) else None, None
         if isinstance(body, dict):
@@ -52,6 +62,7 @@ class ReservationResource:
 
     def on_delete(self, req, resp, location_id):
         """Mark the reserved location deleted."""
+        rights.require_service(req.context.ctx)
         self.repo.release(int(location_id))
         resp.status = falcon.HTTP_204
 
@@ -109,9 +120,9 @@ class ScrubRestoreResource:
         resp.status = falcon.HTTP_204
 
 
-def add_routes(app, repo):
-    """Route the reservation and scrub resources of ``repo``."""
-    app.add_route('/images/{image_id}/reservations', ReservationsResource(repo))
+def add_routes(app, repo, images):
+    """Route the reservation and scrub resources of ``repo`` (``images``: the ImageRepo)."""
+    app.add_route('/images/{image_id}/reservations', ReservationsResource(repo, images))
     app.add_route('/reservations/{location_id:int}', ReservationResource(repo))
     app.add_route('/scrub/jobs', ScrubJobsResource(repo))
     app.add_route('/scrub/images/{image_id}/finish', ScrubFinishResource(repo))

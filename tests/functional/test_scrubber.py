@@ -187,7 +187,8 @@ def test_scrubber_never_deletes_data_in_use(sstack, suser):
     # and release could leave)
     resp = requests.post(f"{sstack.registry_url}/images/{image['id']}/reservations",
                          json={"url": url, "metadata": {}}, timeout=30,
-                         headers={"X-Roles": "admin", "X-Identity-Status": "Confirmed"})
+                         headers={"X-Roles": "admin", "X-Is-Admin": "True",
+                                  "X-Identity-Status": "Confirmed"})
     assert resp.status_code == 201, resp.text
     proc = scrub(sstack)
     assert proc.returncode == 0, proc.stderr

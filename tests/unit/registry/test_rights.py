@@ -167,3 +167,46 @@ def test_keystone_mode_ignores_x_is_admin(repo, image):
                                  headers=headers)
     assert resp.status_code == 403
     assert resp.json['error']['message'] == 'You do not own this image'
+
+
+class _Reservations:
+    def __init__(self):
+        self.reserved = []
+
+    def reserve(self, image_id, url, metadata):
+        self.reserved.append((image_id, url))
+        return len(self.reserved)
+
+
+def test_only_who_may_change_an_image_reserves_its_data_for_scrubbing(conf, repo, image):
+    # NOTE: the scrubber deletes what is reserved; a stranger's reservation of another
+    # project's URL would have it delete that project's bytes.
+    from glance_registry.app import create_app
+
+    scrub = _Reservations()
+    client = falcon.testing.TestClient(create_app(conf, Repos(images=repo, scrub=scrub)))
+    path = '/images/%s/reservations' % IMAGE_ID
+    body = {'url': 'file:///var/lib/glance/images/%s' % IMAGE_ID, 'metadata': {}}
+    resp = client.simulate_post(path, json=body, headers=STRANGER)
+    assert resp.status_code == 403
+    assert resp.json['error']['message'] == 'You do not own this image'
+    assert scrub.reserved == []
+    assert client.simulate_post(path, json=body, headers=USER).status_code == 201
+    assert scrub.reserved == [(IMAGE_ID, body['url'])]
+
+
+class _Namespaces:
+    def namespace_create(self, values, contents):
+        return dict(values)
+
+
+def test_namespace_create_forces_the_callers_project_as_owner(conf):
+    from glance_registry.app import create_app
+
+    client = falcon.testing.TestClient(create_app(conf, Repos(images=None,
+                                                              metadefs=_Namespaces())))
+    body = {'namespace': {'namespace': 'n1', 'owner': 'p-victim'}}
+    assert client.simulate_post('/metadefs/namespaces', json=body,
+                                headers=USER).json['namespace']['owner'] == 'p1'
+    assert client.simulate_post('/metadefs/namespaces', json=body,
+                                headers=ADMIN).json['namespace']['owner'] == 'p-victim'
