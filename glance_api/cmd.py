@@ -80,7 +80,8 @@ def main(argv=None):
     gunicorn_runner.serve(
         app_factory(conf, service_auth), bind_host=conf.bind_host, bind_port=conf.bind_port,
         workers=conf.workers, threads=conf.threads, proc_name='glance-api',
-        transfer_threads=conf.transfer_threads, header_timeout=conf.client_header_timeout,
+        transfer_threads=conf.transfer_threads, transfer_process=conf.transfer_process,
+        transfer_nice=conf.transfer_nice, header_timeout=conf.client_header_timeout,
         moves_image_data=moves_image_data,
         # SECURITY: python-glanceclient's v1 headers have underscores
         # (x-image-meta-disk_format), which gunicorn drops by default. They are read into

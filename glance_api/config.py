@@ -26,6 +26,19 @@ bind_opts = [
                     'slow uploads and downloads never delay a metadata call; a transfer '
                     'arriving when all are busy waits for one. Each running transfer holds '
                     'a few MiB of buffers.'),
+    cfg.BoolOpt('transfer_process', default=True,
+                help='Serve the requests that move image data (see transfer_threads) in a '
+                     'process of their own beside each worker process, which the worker '
+                     'hands the connection to once it has read the request head. A '
+                     'hundred slow transfers then share neither the GIL nor the CPU '
+                     'priority of the threads that answer metadata calls. Linux only; '
+                     'when False (or elsewhere), transfers run in the worker\'s '
+                     'transfer_threads pool. Not a Glance option.'),
+    cfg.IntOpt('transfer_nice', default=10, min=0, max=19,
+               help='Nice increment of the transfer process (transfer_process): when the '
+                    'CPU is short, image-show, lists and updates run first and transfers '
+                    'take what is left. 0 gives both the same priority. Not a Glance '
+                    'option.'),
     cfg.IntOpt('client_header_timeout', default=60, min=1,
                help='Seconds a client has to send the request line and headers of a '
                     'request (and a metadata request\'s body of up to 64 KiB), counted from '

@@ -106,7 +106,8 @@ class _Application(BaseApplication):
 def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_name='glance',
           pidfile=None, keepalive=2, backlog=2048, timeout=30, graceful_timeout=30,
           loglevel='info', accesslog=None, header_map=None, header_timeout=HEADER_TIMEOUT,
-          transfer_threads=0, moves_image_data=None):
+          transfer_threads=0, moves_image_data=None, transfer_process=False,
+          transfer_nice=0):
     """Run gunicorn (KeepAliveThreadWorker workers) until SIGTERM/SIGINT; never returns.
 
     ``app_factory()`` builds the WSGI app in each worker. ``workers`` None → CPU count,
@@ -120,7 +121,9 @@ def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_na
     A connection has ``header_timeout`` seconds, from its accept or from the first byte of
     a kept-alive connection's next request, to send a complete head (and a metadata
     request's small body); it is closed otherwise. ``moves_image_data(method, path)`` True
-    sends a request to a pool of ``transfer_threads`` threads (0: the ``threads`` pool);
+    sends a request to a pool of ``transfer_threads`` threads (0: the ``threads`` pool),
+    in a process of its own beside each worker when ``transfer_process`` (at nice
+    ``transfer_nice``);
     see glance_server.workers.
     """
     gunicorn_util.http_date = _http_date_per_second
@@ -133,6 +136,7 @@ def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_na
         'workers': max(1, workers),
         'worker_class': type('KeepAliveThreadWorker', (KeepAliveThreadWorker,), {
             'header_timeout': header_timeout, 'transfer_threads': max(0, transfer_threads),
+            'transfer_process': bool(transfer_process), 'transfer_nice': transfer_nice,
             'moves_image_data': staticmethod(moves_image_data) if moves_image_data else None}),
         'threads': max(1, threads),
         'proc_name': proc_name,

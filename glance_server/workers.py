@@ -22,6 +22,8 @@ from gunicorn import http
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
+from glance_server import transfers
+
 # How long a worker thread waits for the next request on a kept-alive connection before
 # handing the connection back to the worker's poller, in seconds.
 NEXT_REQUEST_WAIT = 0.002
@@ -84,28 +86,47 @@ class KeepAliveThreadWorker(ThreadWorker):
     pool, is served by the same thread instead; anything else goes back to the event loop.
 
     ``serve`` sets the class attributes on a subclass: ``header_timeout`` (seconds),
-    ``transfer_threads`` (0: no transfer pool) and ``moves_image_data``.
+    ``transfer_threads`` (0: no transfer pool), ``transfer_process`` (serve transfers in a
+    process of their own, glance_server.transfers), ``transfer_nice`` (that process's nice
+    increment) and ``moves_image_data``.
     """
 
     header_timeout = 60
     transfer_threads = 0
+    transfer_process = False
+    transfer_nice = 0
     moves_image_data = None
 
     def init_process(self):
         self.heads = {}   # connections whose head is being read; in deadline order
         self.stop_deadline = None
         self.transfer_pool = None
+        self.transfers = None
         if self.transfer_threads:
+            # NOTE: the worker's own pool serves transfers only when the transfer process
+            # cannot take them (not supported here, or gone).
             self.transfer_pool = futures.ThreadPoolExecutor(
                 self.transfer_threads, thread_name_prefix='transfer')
+            if self.transfer_process and transfers.supported():
+                self.transfers = transfers.TransferProcess(self)
         super().init_process()
+
+    def load_wsgi(self):
+        if self.transfers is not None:
+            # NOTE: forked before this worker builds its app or starts a thread.
+            self.transfers.start()
+        super().load_wsgi()
 
     def run(self):
         super().run()
         if self.transfer_pool is not None:
             self.transfer_pool.shutdown(wait=False)
+        if self.transfers is not None:
+            self.transfers.stop(self.cfg.graceful_timeout)
 
     def handle_quit(self, sig, frame):
+        if self.transfers is not None:
+            self.transfers.kill()
         if self.transfer_pool is not None:
             self.transfer_pool.shutdown(wait=False)
         super().handle_quit(sig, frame)
@@ -165,6 +186,11 @@ class KeepAliveThreadWorker(ThreadWorker):
         return head_status(data, self.moves_image_data)
 
     def _dispatch(self, conn, transfer):
+        if transfer and self.transfers is not None and self.transfers.hand_over(conn,
+                                                                                conn.head):
+            self.nr_conns -= 1
+            conn.head = None
+            return
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
         conn.parser.unreader.unread(bytes(conn.head))

@@ -7,10 +7,12 @@ a second; the transfers must end with the right checksums; the slow heads must b
 once client_header_timeout has passed.
 """
 import concurrent.futures
+import contextlib
 import hashlib
 import http.client
 import os
 import select
+import signal
 import socket
 import threading
 import time
@@ -177,3 +179,121 @@ def test_slow_heads_hold_no_thread_and_are_dropped(slow_stack):
     # NOTE: the worker checks deadlines about once a second.
     assert all(d is not None and HEADER_TIMEOUT - 0.5 < d < HEADER_TIMEOUT + 2.5
                for d in drops), drops
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(each) for each in f.read().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def _transfer_pids(stack):
+    workers = _children(stack.procs["glance-api"].pid)
+    return workers, {worker: _children(worker) for worker in workers}
+
+
+def _connection_owner(port, client_port):
+    """The pid holding the server end of the loopback connection from ``client_port``."""
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if (int(local.split(":")[1], 16) == port
+                    and int(remote.split(":")[1], 16) == client_port):
+                inode = fields[9]
+    assert inode, "no server socket for the client's connection"
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    return int(pid)
+    return None
+
+
+def test_transfers_run_in_each_workers_transfer_process(slow_stack):
+    """Each api worker has one transfer process; an upload's connection is held by it, its
+    answer closes the connection, and a metadata call is answered by a worker."""
+    workers, children = _transfer_pids(slow_stack)
+    assert len(workers) == 2 and all(len(kids) == 1 for kids in children.values()), children
+    transfer_pids = {kid for kids in children.values() for kid in kids}
+    user = User(slow_stack.api_url)
+    image = user.create_image(disk_format="raw", container_format="bare")
+    conn = http.client.HTTPConnection("127.0.0.1", slow_stack.api_port, timeout=60)
+    conn.putrequest("PUT", f"/v2/images/{image['id']}/file")
+    for key, value in user.session.headers.items():
+        conn.putheader(key, value)
+    conn.putheader("Content-Type", "application/octet-stream")
+    conn.putheader("Content-Length", str(2 * PIECE))
+    conn.endheaders()
+    conn.send(b"x" * PIECE)
+    client_port = conn.sock.getsockname()[1]
+    assert _wait(lambda: _connection_owner(slow_stack.api_port, client_port) in transfer_pids)
+    conn.send(b"x" * PIECE)
+    resp = conn.getresponse()
+    assert (resp.status, resp.getheader("Connection")) == (204, "close")
+    conn.close()
+    assert user.show(image["id"])["checksum"] == hashlib.md5(b"x" * 2 * PIECE).hexdigest()
+
+    shown = http.client.HTTPConnection("127.0.0.1", slow_stack.api_port, timeout=10)
+    shown.request("GET", f"/v2/images/{image['id']}", headers=dict(user.session.headers))
+    owner = _connection_owner(slow_stack.api_port, shown.sock.getsockname()[1])
+    assert shown.getresponse().status == 200 and owner in workers
+    shown.close()
+
+
+def test_killed_worker_takes_its_transfer_process_and_is_replaced(tmp_path_factory,
+                                                                  worker_id_safe):
+    with running_stack(tmp_path_factory, "sqlite", "iso-kill", worker_id_safe) as stack:
+        workers, children = _transfer_pids(stack)
+        victim = workers[0]
+        os.kill(victim, signal.SIGKILL)
+        assert _wait(lambda: not _alive(children[victim][0])), "transfer process orphaned"
+        assert _wait(lambda: len(_transfer_pids(stack)[0]) == 2
+                     and all(len(k) == 1 for k in _transfer_pids(stack)[1].values()))
+        user = User(stack.api_url)
+        blob = os.urandom(SIZE)
+        assert user.create_active(blob)["checksum"] == hashlib.md5(blob).hexdigest()
+
+
+def test_graceful_stop_finishes_a_slow_upload(tmp_path_factory, worker_id_safe):
+    """SIGTERM to every process of the api (as systemd sends it) lets a transfer in flight
+    finish; then the workers and their transfer processes are gone."""
+    with running_stack(tmp_path_factory, "sqlite", "iso-stop", worker_id_safe) as stack:
+        user = User(stack.api_url)
+        headers = dict(user.session.headers)
+        image = user.create_image(disk_format="raw", container_format="bare")
+        blob = os.urandom(SIZE // 2)
+        workers, children = _transfer_pids(stack)
+        everyone = workers + [kid for kids in children.values() for kid in kids]
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            upload = pool.submit(slow_upload, stack.api_port, headers, image["id"], blob)
+            time.sleep(1)
+            os.killpg(stack.procs["glance-api"].pid, signal.SIGTERM)
+            assert upload.result() == 204
+        assert _wait(lambda: not any(_alive(pid) for pid in everyone), 30)
+        stack.procs["glance-api"].wait(30)
+        stack.procs.pop("glance-api")
+        registry = requests.get(f"{stack.registry_url}/images/{image['id']}",
+                                headers=headers, timeout=10)
+        assert registry.json()["image"]["checksum"] == hashlib.md5(blob).hexdigest(), \
+            registry.text
