@@ -148,6 +148,11 @@ def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_na
         # NOTE: gunicorn >= 25.1 opens ~/.gunicorn/gunicorn.ctl by default; several
         # instances (api, registry, tests in parallel) would fight over it.
         'control_socket_disable': True,
+        # SECURITY: gunicorn believes X-Forwarded-Proto (and SCRIPT_NAME headers) from
+        # loopback peers by default, so anything on the host could make the api name an
+        # https or prefixed URL; Glance leaves the forwarded scheme and host to
+        # http_proxy_to_wsgi, off unless [oslo_middleware] enable_proxy_headers_parsing.
+        'forwarded_allow_ips': '',
     }
     if header_map is not None:
         settings['header_map'] = header_map
