@@ -58,6 +58,7 @@ def main(argv=None):
     try:
         conf = load_conf(argv)
         flavors.of(conf, 'glance-api')
+        config.check_middleware_opts(conf)   # NOTE: read in each worker, so checked here
     except (cfg.Error, flavors.UnknownFlavor) as e:
         sys.exit('ERROR: %s' % e)
     try:

@@ -1,6 +1,8 @@
 """Options of the glance-api service, with Glance's names, groups and defaults."""
 
 from oslo_config import cfg
+from oslo_middleware import cors
+from oslo_middleware import http_proxy_to_wsgi
 from oslo_policy import opts as policy_opts
 
 from glance_registry import config as registry_config
@@ -235,6 +237,30 @@ paste_deploy_opts = [
 ]
 
 
+# Glance 33's defaults for oslo.middleware's [cors] options
+# (glance.common.config.set_cors_middleware_defaults): the headers a browser client of the
+# Images API sends and reads, and every method the API has but OPTIONS, HEAD and TRACE.
+CORS_DEFAULTS = {
+    'allow_headers': ['Content-MD5', 'X-Image-Meta-Checksum', 'X-Storage-Token',
+                      'Accept-Encoding', 'X-Auth-Token', 'X-Identity-Status', 'X-Roles',
+                      'X-Service-Catalog', 'X-User-Id', 'X-Tenant-Id',
+                      'X-OpenStack-Request-ID'],
+    'expose_headers': ['X-Image-Meta-Checksum', 'X-Auth-Token', 'X-Subject-Token',
+                       'X-Service-Token', 'X-OpenStack-Request-ID'],
+    'allow_methods': ['GET', 'PUT', 'POST', 'DELETE', 'PATCH'],
+}
+
+
+def set_config_defaults():
+    """Give oslo.middleware's [cors] options Glance's defaults, for the sample generator.
+
+    oslo-config-generator calls this (the ``oslo.config.opts.defaults`` entry point of
+    ``glance.api``) before it lists ``oslo.middleware.cors``, as it calls Glance's. The
+    service itself sets the same defaults on its own ConfigOpts (``register_opts``).
+    """
+    cors.set_defaults(**CORS_DEFAULTS)
+
+
 def register_opts(conf):
     """Register the api options (and the policy and store options) on conf."""
     conf.register_opts(bind_opts)
@@ -256,6 +282,25 @@ def register_opts(conf):
     from glance_api import notifier   # NOTE: default_publisher_id, disabled_notifications
     notifier.register_opts(conf)
     registry_metrics.register_opts(conf)   # [DEFAULT] enable_metrics
+    # [cors] and [oslo_middleware] enable_proxy_headers_parsing, read by oslo.middleware's
+    # filters in front of the api (glance_api.app); listed in the sample through the
+    # oslo.middleware.cors and oslo.middleware.http_proxy_to_wsgi namespaces, as Glance's.
+    conf.register_opts(cors.CORS_OPTS, group='cors')
+    conf.register_opts(http_proxy_to_wsgi.OPTS, group='oslo_middleware')
+    # NOTE: on this ConfigOpts only; cors.set_defaults would change them for every one.
+    for name, value in CORS_DEFAULTS.items():
+        conf.set_default(name, value, group='cors')
+
+
+def check_middleware_opts(conf):
+    """Parse every [cors] and [oslo_middleware] option now, so a bad value stops the start.
+
+    :raises oslo_config.cfg.Error: a value that is not of its option's type.
+    """
+    for group, opts in (('cors', cors.CORS_OPTS),
+                        ('oslo_middleware', http_proxy_to_wsgi.OPTS)):
+        for opt in opts:
+            getattr(conf[group], opt.dest)
 
 
 def _register_store_opts(conf):

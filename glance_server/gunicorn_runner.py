@@ -152,6 +152,11 @@ def serve(app_factory, *, bind_host, bind_port, workers=None, threads=4, proc_na
         # NOTE: gunicorn >= 25.1 opens ~/.gunicorn/gunicorn.ctl by default; several
         # instances (api, registry, tests in parallel) would fight over it.
         'control_socket_disable': True,
+        # SECURITY: by default gunicorn takes the scheme from X-Forwarded-Proto/-Ssl sent by
+        # any loopback peer (and answers 400 when they disagree), so any local process
+        # chose the scheme of the api's URLs. Glance leaves forwarded headers to
+        # http_proxy_to_wsgi, off unless [oslo_middleware] enable_proxy_headers_parsing.
+        'forwarded_allow_ips': '',
     }
     if header_map is not None:
         settings['header_map'] = header_map

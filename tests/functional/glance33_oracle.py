@@ -68,8 +68,9 @@ def real_db_sync(bin_dir, db_url, root):
 class RealGlance:
     """Real Glance 33's API app under a threaded wsgiref server, over a given DB and datadir."""
 
-    def __init__(self, bin_dir, root, db_url, datadir, extra_conf=""):
+    def __init__(self, bin_dir, root, db_url, datadir, extra_conf="", env=None):
         self.bin_dir = bin_dir
+        self.env = env or {}
         self.root = root
         self.confdir = root / "real-glance-etc"
         self.confdir.mkdir(exist_ok=True)
@@ -91,7 +92,7 @@ class RealGlance:
     def start(self):
         """Start the server and wait until /healthcheck answers."""
         self.port_file.unlink(missing_ok=True)
-        env = {**os.environ, "OS_GLANCE_CONFIG_DIR": str(self.confdir)}
+        env = {**os.environ, "OS_GLANCE_CONFIG_DIR": str(self.confdir), **self.env}
         env.pop("PYTHONPATH", None)
         with open(self.root / "real-glance.out", "ab") as log:
             self.proc = subprocess.Popen(
