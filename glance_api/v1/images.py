@@ -22,19 +22,22 @@ from glance_server import bodies
 from stores import exceptions as store_exc
 
 OCTET_STREAM = 'application/octet-stream'
+# Queens' v1 router mapped "/" and "/shared-images/{m}" with no method condition.
+ANY_METHOD = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH')
 _EMPTY = 'text/html; charset=UTF-8'
 # Core fields a v1 create or update writes to the registry as they are.
 _COLUMNS = ('name', 'disk_format', 'container_format', 'min_ram', 'min_disk', 'protected')
 
 
 def lookup(api, ctx, image_id):
-    """Return a visible image (``get_image`` policy applied).
+    """Return a visible image (``get_image`` policy applied; deleted ones for admins).
 
     :raises: NotFound "Image with identifier X not found"
     """
     message = 'Image with identifier %s not found' % image_id
     try:
-        image = api.registry.image_get(ctx, image_id)
+        # NOTE: deleted rows are visible to admins only, as in Queens (HEAD shows them).
+        image = api.registry.image_get(ctx, image_id, include_deleted=ctx.is_admin)
     except reg_exc.ImageNotFound:
         raise exc.NotFound(message) from None
     try:
@@ -91,6 +94,21 @@ class ImagesResource:
         _write_image(resp, view(api, ctx, image), status=201)
         resp.set_header('Location', '%s://%s/v1/images/%s' % (req.scheme, req.netloc,
                                                               image['id']))
+
+
+class RootResource:
+    """Any method on /v1 and /v1/: the brief list, as Queens' router answered "/"."""
+
+    allowed = ANY_METHOD
+
+    def __init__(self, api):
+        self.images = ImagesResource(api)
+
+    def _list(self, req, resp):
+        """List images as GET /v1/images does, whatever the method."""
+        self.images.on_get(req, resp)
+
+    on_get = on_head = on_post = on_put = on_delete = on_patch = _list
 
 
 def _check_create(api, ctx, core, props, source):
