@@ -5,10 +5,14 @@ quotas, upload and download code as /v2; only the wire format (``x-image-meta-*`
 ``{"image": ...}`` bodies, ``is_public``) is v1's.
 """
 
+import functools
+
 import falcon
 
 from glance_api import exceptions as exc
+from glance_api import notifier
 from glance_api.data import downloads
+from glance_api.data import image_data
 from glance_api.images import resources as v2_images
 from glance_api.images import updates as image_updates
 from glance_api.rules import policy
@@ -55,6 +59,19 @@ def view(api, ctx, image):
     return meta.v1_image(image, props)
 
 
+def _drain_on_refusal(responder):
+    """Drop what is left of the body when a create or update is refused (4xx), so the
+    client, still sending, reads the answer instead of a reset connection."""
+    @functools.wraps(responder)
+    def wrapper(self, req, resp, *args, **kwargs):
+        try:
+            return responder(self, req, resp, *args, **kwargs)
+        except exc.ApiError:
+            bodies.drain(req.stream)
+            raise
+    return wrapper
+
+
 def _write_image(resp, image_view, status=200):
     write_json(resp, {'image': image_view}, status=status)
     if image_view.get('checksum'):
@@ -77,6 +94,7 @@ class ImagesResource:
                                              'checksum')} | {'size': image.get('size') or 0}
             for image in images]})
 
+    @_drain_on_refusal
     def on_post(self, req, resp):
         """Create an image: a reservation, with data, a location or a copy-from URL (201)."""
         api, ctx = self.api, req.context.ctx
@@ -86,11 +104,7 @@ class ImagesResource:
         _check_create(api, ctx, core, props, source)
         image = _reserve(api, ctx, core, props, source)
         api.notifier.image('image.create', image)
-        try:
-            image = source.apply(api, ctx, image, core)
-        except exc.ApiError:
-            bodies.drain(req.stream)
-            raise
+        image = source.apply(api, ctx, image, core)
         _write_image(resp, view(api, ctx, image), status=201)
         resp.set_header('Location', '%s://%s/v1/images/%s' % (req.scheme, req.netloc,
                                                               image['id']))
@@ -120,7 +134,9 @@ def _check_create(api, ctx, core, props, source):
         api.policy.enforce(ctx, 'publicize_image', target)
     source.enforce(api, ctx, target)
     if api.protections is not None:
-        api.protections.checker(ctx).require_all(props, 'create')
+        checker = api.protections.checker(ctx)
+        for key in props:
+            _require(checker, key, 'create')
     image_updates.check_property_quota(api.conf, props)
     quota.enforce(api.conf, api.registry, ctx, {quota.IMAGE_COUNT_TOTAL: 1})
 
@@ -196,6 +212,9 @@ class ImageResource:
                 raise exc.NotFound('Image %s has no data' % image_id)
             body, length = plan.body, plan.length
             image_view['size'] = length
+            if plan.image is not None:
+                body = notifier.count_sent(body, image_data.sent_callback(
+                    api.notifier, api.stores, ctx, plan))
         else:
             policy.enforce_image(api.policy, ctx, 'download_image', image)
         for name, value in meta.to_headers(image_view).items():
@@ -207,6 +226,7 @@ class ImageResource:
         else:
             resp.data = b''
 
+    @_drain_on_refusal
     def on_put(self, req, resp, image_id):
         """Update the metadata, and upload data into a queued image (200)."""
         api, ctx = self.api, req.context.ctx
@@ -228,11 +248,7 @@ class ImageResource:
                                               and source.kind is None)
         except reg_exc.ImageNotFound:
             raise exc.NotFound('Image with identifier %s not found' % image_id) from None
-        try:
-            image = source.apply(api, ctx, image, core)
-        except exc.ApiError:
-            bodies.drain(req.stream)
-            raise
+        image = source.apply(api, ctx, image, core)
         api.notifier.image('image.update', image)
         _write_image(resp, view(api, ctx, image))
 
@@ -272,6 +288,12 @@ def _check_update(ctx, image, core):
                 raise exc.Forbidden("Forbidden to modify '%s' of active image." % key)
 
 
+def _require(checker, key, op):
+    """Raise v1's 403 "Property 'k' is protected" unless the caller may do ``op`` on key."""
+    if not checker.can(key, op):
+        raise exc.Forbidden("Property '%s' is protected" % key)
+
+
 def _update_values(api, ctx, image, core, props, purge):
     values = {key: core[key] for key in _COLUMNS if key in core}
     if 'is_public' in core:
@@ -282,16 +304,20 @@ def _update_values(api, ctx, image, core, props, purge):
     checker = api.protections.checker(ctx) if api.protections is not None else None
     if checker is not None:
         for key, value in props.items():
-            checker.require(key, 'update' if key in old else 'create')
-            if key in old and old[key] == value:
+            if key not in old:
+                _require(checker, key, 'create')
                 continue
+            # NOTE: Queens let a caller resend a readable value it may not update.
+            _require(checker, key, 'read')
+            if old[key] != value:
+                _require(checker, key, 'update')
     if purge:
         for key in old:
             if key not in props and checker is not None:
                 if not checker.can(key, 'read'):
                     props[key] = old[key]   # NOTE: read-protected ones are silently kept
                 else:
-                    checker.require(key, 'delete')
+                    _require(checker, key, 'delete')
         if props != old:
             values['properties'] = props
         image_updates.check_property_quota(api.conf, props)

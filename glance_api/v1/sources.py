@@ -38,6 +38,7 @@ class Source:
 
         :raises: BadRequest, Conflict, LimitExceeded as Glance v1 answers them
         """
+        _check_store(api, core.get('store'))
         copy_from = req.get_header('x-glance-api-copy-from')
         found = [kind for kind, present in (
             ('body', has_body(req) and not _empty_chunked_from_reservation(req, core)),
@@ -87,6 +88,16 @@ class Source:
         if self.kind == 'copy_from':
             _start_copy(api, ctx, image, self.url, core)
         return image
+
+
+def _check_store(api, store_id):
+    # NOTE: checked before the row is reserved, so an unknown store leaves no orphan.
+    if store_id is None or not api.conf.enabled_backends:
+        return
+    try:
+        api.stores.for_store(store_id)
+    except store_exc.UnknownStore:
+        raise exc.BadRequest('Required store %s is invalid' % store_id) from None
 
 
 def _empty_chunked_from_reservation(req, core):
