@@ -93,6 +93,9 @@ def test_list_filters(user, batch):
     assert resp.status_code == 200, resp.text
     assert names("&changes-since=" + stamp) == ["b"]
     assert names("&changes-since=" + stamp + "Z") == ["b"]
+    # NOTE: unlike Queens, deleted (and killed) rows never come back (README)
+    assert user.delete(f"/v1/images/{img['c']['id']}").status_code == 200
+    assert names("&changes-since=" + stamp) == ["b"]
 
 
 def test_brief_and_detail_bodies(user, batch):

@@ -77,6 +77,10 @@ def test_ssrf_targets_refused_before_any_row(filtered, www, counter, header):  #
         image_id = resp.json()["image"]["id"]
         assert wait_status(user, image_id, ("active", "killed")) == "killed"
         assert filtered.stored_files(image_id) == []
+        # killed images are readable by id but never listed, changes-since or not
+        for query in ("", "?changes-since=2000-01-01T00:00:00"):
+            listed = user.get("/v1/images/detail" + query).json()["images"]
+            assert image_id not in [i["id"] for i in listed]
     else:   # location: the size probe follows the redirect at request time
         assert resp.status_code == 400, resp.text
     assert counter.accepts == before
