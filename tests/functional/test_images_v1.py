@@ -1,6 +1,8 @@
 """The Images API v1 (Glance Queens) beside v2: routes, codes, headers, bodies, round trips."""
 import hashlib
+import http.client
 import os
+import time
 import uuid
 
 import pytest
@@ -300,3 +302,29 @@ def test_member_quota_and_member_changes(user, other_user):
     resp = other_user.delete(path)
     assert resp.status_code == 403, resp.text   # visible, not changeable (§6.5)
     assert user.request("HEAD", path).headers["x-image-meta-name"] == image["name"]
+
+
+def test_second_upload_into_one_image_is_409(stack, user):
+    """queued → saving is a compare-and-swap: an upload racing a running one gets 409."""
+    image = create_v1(user, disk_format="raw", container_format="bare").json()["image"]
+    path = f"/v1/images/{image['id']}"
+    conn = http.client.HTTPConnection("127.0.0.1", stack.api_port, timeout=60)
+    conn.putrequest("PUT", path)
+    for key, value in user.session.headers.items():
+        conn.putheader(key, value)
+    conn.putheader("Content-Type", "application/octet-stream")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    piece = b"1" * 65536
+    conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+    deadline = time.monotonic() + 30
+    while user.request("HEAD", path).headers["x-image-meta-status"] != "saving":
+        assert time.monotonic() < deadline, "the first upload never started"
+        time.sleep(0.05)
+    second = user.put(path, data=b"2" * 1000, headers={"Content-Type": "application/octet-stream"})
+    assert second.status_code == 409, second.text
+    conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(piece), piece))
+    first = conn.getresponse()
+    assert first.status == 200, first.read()
+    conn.close()
+    assert user.get(path).content == piece * 2
