@@ -139,6 +139,7 @@ def _check_create(api, ctx, core, props, source):
             _require(checker, key, 'create')
     image_updates.check_property_quota(api.conf, props)
     quota.enforce(api.conf, api.registry, ctx, {quota.IMAGE_COUNT_TOTAL: 1})
+    source.size_location(api, core.get('size'))   # last: it reaches out to the URL
 
 
 def _reserve(api, ctx, core, props, source):
@@ -240,6 +241,7 @@ class ImageResource:
             api.policy.enforce(ctx, 'publicize_image', policy.image_target_for(ctx, image))
         source = sources.Source.of(api, req, core, image)
         source.enforce(api, ctx, policy.image_target_for(ctx, image))
+        source.size_location(api, core.get('size'))
         _check_update(ctx, image, core)
         values = _update_values(api, ctx, image, core, props, purge and source.kind is None)
         try:
