@@ -328,3 +328,20 @@ def test_second_upload_into_one_image_is_409(stack, user):
     assert first.status == 200, first.read()
     conn.close()
     assert user.get(path).content == piece * 2
+
+
+def test_v2_only_statuses_through_v1(user):
+    image = user.create_image(disk_format="raw", container_format="bare")
+    staged = user.put(f"/v2/images/{image['id']}/stage", data=b"s" * 1000,
+                      headers={"Content-Type": "application/octet-stream"})
+    assert staged.status_code == 204, staged.text
+    path = f"/v1/images/{image['id']}"
+    head = user.request("HEAD", path)
+    assert head.headers["x-image-meta-status"] == "uploading"
+    assert "x-openstack-request-id" in head.headers
+    resp = user.get(path)
+    assert resp.status_code == 404
+    assert f"Image {image['id']} is not active" in resp.json()["message"]
+    resp = user.put(path, data=b"d" * 10, headers={"Content-Type": "application/octet-stream"})
+    assert resp.status_code == 409
+    assert "Cannot upload to an unqueued image" in resp.json()["message"]

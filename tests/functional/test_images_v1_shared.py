@@ -5,6 +5,8 @@ Each test reuses the stack fixture of the v2 tests of that feature, so both APIs
 checked against one configuration.
 """
 import hashlib
+import http.client
+import json
 import os
 import uuid
 
@@ -217,3 +219,59 @@ def test_format_inspection_through_v1(stack, corpus):  # noqa: F811
     resp = user.put(f"/v1/images/{evil['id']}", data=path.read_bytes(), headers=OCTET)
     assert resp.status_code == 415, resp.text
     assert stack.stored_files(evil["id"]) == []
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory):
+    """A stack whose image_size_cap is 64 KiB."""
+    root = tmp_path_factory.mktemp("v1-cap")
+    running = Stack(root, f"sqlite:///{root}/glance.sqlite", "v1-cap",
+                    api_extra="[DEFAULT]\nimage_size_cap = 65536\n")
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+def chunked_post(stack, user, headers, total, chunk=16384):
+    """POST /v1/images with ``total`` bytes chunked; return (status, JSON body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", stack.api_port, timeout=60)
+    conn.putrequest("POST", "/v1/images")
+    for key, value in {**user.session.headers, **headers, **OCTET}.items():
+        conn.putheader(key, value)
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    piece = b"k" * chunk
+    try:
+        for _ in range(total // chunk):
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+        conn.send(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass   # answered before the rest was sent
+    resp = conn.getresponse()
+    body = json.loads(resp.read())
+    conn.close()
+    return resp.status, body
+
+
+def test_image_size_cap_through_v1(capped):
+    user = User(capped.api_url)
+    # a known size over the cap: 400 before any row, as Queens
+    resp = post_data(user, b"x" * 65537, name="known")
+    assert resp.status_code == 400, resp.text
+    assert "Denying attempt to upload image larger than 65536 bytes." in \
+        resp.json()["message"]
+    assert "known" not in own_images(user)
+    # no size: cut at the cap while streaming (413); the image is queued, no bytes
+    formats = meta(name="streamed", disk_format="raw", container_format="bare")
+    status, body = chunked_post(capped, user, formats, 4 * 65536)
+    assert status == 413, body
+    streamed = own_images(user)["streamed"]
+    assert (streamed["status"], streamed["size"]) == ("queued", None)
+    assert capped.stored_files(streamed["id"]) == []
+    # v2 has the same cap, and the cap itself fits
+    assert user.upload(streamed["id"], b"x" * 65537).status_code == 413
+    status, body = chunked_post(capped, user, meta(name="fits", disk_format="raw",
+                                                   container_format="bare"), 65536)
+    assert status == 201 and body["image"]["size"] == 65536, body
