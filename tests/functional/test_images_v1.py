@@ -124,33 +124,8 @@ def test_delete_and_protected(stack, user):
     assert stack.stored_files(image["id"]) == []
 
 
-def test_members_and_shared_images(user, other_user):
-    image = create_v1(user).json()["image"]
-    path = f"/v1/images/{image['id']}/members/{other_user.project_id}"
-    resp = user.put(path, json={"member": {"can_share": False}})
-    assert resp.status_code == 204 and "json" not in resp.headers.get("Content-Type", "")
-    members = user.get(f"/v1/images/{image['id']}/members").json()
-    assert members == {"members": [{"member_id": other_user.project_id, "can_share": False}]}
-    assert other_user.request("HEAD", f"/v1/images/{image['id']}").status_code == 200
-    shared = other_user.get(f"/v1/shared-images/{other_user.project_id}").json()
-    assert {"image_id": image["id"], "can_share": False} in shared["shared_images"]
-    # a member cannot share further, nor remove others
-    third = "p-" + uuid.uuid4().hex
-    assert other_user.put(f"/v1/images/{image['id']}/members/{third}").status_code == 404
-    assert user.delete(path).status_code == 204
-    assert user.delete(path).status_code == 404
-    assert other_user.request("HEAD", f"/v1/images/{image['id']}").status_code == 404
 
 
-def test_replace_members(user):
-    image = create_v1(user).json()["image"]
-    base = f"/v1/images/{image['id']}/members"
-    body = {"memberships": [{"member_id": "a"}, {"member_id": "b", "can_share": True}]}
-    assert user.put(base, json=body).status_code == 204
-    assert sorted(m["member_id"] for m in user.get(base).json()["members"]) == ["a", "b"]
-    assert user.put(base, json={"memberships": [{"member_id": "b"}]}).status_code == 204
-    assert user.get(base).json()["members"] == [{"member_id": "b", "can_share": True}]
-    assert user.put(base, json={"nope": []}).status_code == 400
 
 
 @pytest.mark.parametrize("prefix", ["/v1", "/v1.0", "/v1.1"])
@@ -284,24 +259,6 @@ def test_missing_data_is_404(stack, user):
     assert resp.headers["Content-Type"] == "application/json"
 
 
-def test_member_quota_and_member_changes(user, other_user):
-    image = create_v1(user).json()["image"]
-    base = f"/v1/images/{image['id']}/members"
-    too_many = {"memberships": [{"member_id": f"m{i}"} for i in range(129)]}
-    resp = user.put(base, json=too_many)
-    assert resp.status_code == 413, resp.text   # image_member_quota = 128
-    assert user.get(base).json() == {"members": []}
-    resp = user.put(base)   # no body: Queens answered 500
-    assert resp.status_code == 400, resp.text
-    assert user.put(base, json={"memberships": [{"can_share": True}]}).status_code == 400
-    assert user.put(f"{base}/{other_user.project_id}").status_code == 204
-    # a member may neither change nor delete the image (Queens: 500)
-    path = f"/v1/images/{image['id']}"
-    resp = other_user.put(path, headers=meta(name="mine"))
-    assert resp.status_code == 403, resp.text   # visible, not changeable (§6.5)
-    resp = other_user.delete(path)
-    assert resp.status_code == 403, resp.text   # visible, not changeable (§6.5)
-    assert user.request("HEAD", path).headers["x-image-meta-name"] == image["name"]
 
 
 def test_second_upload_into_one_image_is_409(stack, user):

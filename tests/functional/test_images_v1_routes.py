@@ -1,6 +1,7 @@
 """Every route of the Images API v1 map with its codes, headers and bodies: list filters,
 sort and paging, HEAD/GET headers, PUT (data, purge-props, refusals), DELETE (protected,
-delayed delete), members and shared-images, and the 404/405/501 answers."""
+delayed delete), /v1/ itself and the 404/405/501 answers. Members are in
+test_images_v1_members.py."""
 import hashlib
 import re
 import time
@@ -367,60 +368,8 @@ def test_delayed_delete_keeps_bytes_until_scrub(stack, delayed):
     assert image_row(delayed, iid) == ("deleted", 1)
 
 
-def test_members_can_share(user, other_user, third_user):
-    image = create_v1(user).json()["image"]
-    base = f"/v1/images/{image['id']}/members"
-    resp = user.put(f"{base}/{other_user.project_id}", json={"member": {"can_share": True}})
-    assert resp.status_code == 204 and resp.content == b""
-    assert "Content-Type" not in resp.headers
-    assert user.get(base).json() == {"members": [
-        {"member_id": other_user.project_id, "can_share": True}]}
-    # no body: an existing member keeps its can_share
-    assert user.put(f"{base}/{other_user.project_id}").status_code == 204
-    assert user.get(base).json()["members"][0]["can_share"] is True
-    assert user.put(f"{base}/{third_user.project_id}",
-                    json={"member": {"can_share": "false"}}).status_code == 204
-    assert user.put(f"{base}/{other_user.project_id}",
-                    json={"member": {"can_share": False}}).status_code == 204
-    assert sorted((m["member_id"], m["can_share"]) for m in user.get(base).json()["members"]) \
-        == sorted([(other_user.project_id, False), (third_user.project_id, False)])
-    # a member sees only its own row, and cannot share further even with can_share
-    assert other_user.get(base).json() == {"members": [
-        {"member_id": other_user.project_id, "can_share": False}]}
-    user.put(f"{base}/{other_user.project_id}", json={"member": {"can_share": True}})
-    resp = other_user.put(f"{base}/p-{uuid.uuid4().hex}")
-    assert resp.status_code == 404
-    assert other_user.delete(f"{base}/{third_user.project_id}").status_code == 404
-    resp = user.put(f"{base}/x", json={"member": {"can_share": "maybe"}})
-    assert resp.status_code == 400
-    resp = user.delete(f"{base}/nobody")
-    assert resp.status_code == 404 and "Membership could not be found." in message(resp)
-    # a public image has no members (v2's rule)
-    public = create_v1(User(user.base_url, roles="admin,member,reader"),
-                       is_public="True").json()["image"]
-    resp = User(user.base_url, roles="admin,member,reader").put(
-        f"/v1/images/{public['id']}/members/x")
-    assert resp.status_code == 403
 
 
-def test_shared_images(user, other_user, third_user):
-    image = create_v1(user).json()["image"]
-    user.put(f"/v1/images/{image['id']}/members/{other_user.project_id}",
-             json={"member": {"can_share": True}})
-    path = f"/v1/shared-images/{other_user.project_id}"
-    for caller in (user, other_user):
-        resp = caller.get(path)
-        assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/json"
-        assert resp.json() == {"shared_images": [{"image_id": image["id"], "can_share": True}]}
-    # a third project owns none of the images and is not the member
-    assert third_user.get(path).json() == {"shared_images": []}
-    assert user.get(f"/v1/shared-images/{third_user.project_id}").json() == {
-        "shared_images": []}
-    # Queens mapped this path with no method condition
-    for method in ("POST", "PUT", "DELETE", "PATCH"):
-        resp = other_user.request(method, path)
-        assert resp.status_code == 200, (method, resp.text)
-        assert resp.json()["shared_images"] == [{"image_id": image["id"], "can_share": True}]
 
 
 def test_v1_root_is_the_brief_list(user):
