@@ -114,3 +114,25 @@ def test_shared_images(user, other_user, third_user):
         resp = other_user.request(method, path)
         assert resp.status_code == 200, (method, resp.text)
         assert resp.json()["shared_images"] == [{"image_id": image["id"], "can_share": True}]
+
+
+def test_members_shared_with_v2(user, other_user, third_user):
+    image = create_v1(user).json()["image"]
+    v1_member, v2_member = other_user.project_id, third_user.project_id
+    assert user.put(f"/v1/images/{image['id']}/members/{v1_member}").status_code == 204
+    # a v1 membership is v2's pending one: the member accepts it through v2
+    row = user.get(f"/v2/images/{image['id']}/members/{v1_member}")
+    assert row.status_code == 200 and row.json()["status"] == "pending"
+    resp = other_user.put(f"/v2/images/{image['id']}/members/{v1_member}",
+                          json={"status": "accepted"})
+    assert resp.status_code == 200, resp.text
+    # a v2 membership is listed by v1, whatever its status
+    resp = user.post(f"/v2/images/{image['id']}/members", json={"member": v2_member})
+    assert resp.status_code == 200, resp.text
+    listed = user.get(f"/v1/images/{image['id']}/members").json()["members"]
+    assert sorted(m["member_id"] for m in listed) == sorted([v1_member, v2_member])
+    assert third_user.request("HEAD", f"/v1/images/{image['id']}").status_code == 200
+    # removed through v1, gone for v2
+    assert user.delete(f"/v1/images/{image['id']}/members/{v2_member}").status_code == 204
+    assert user.get(f"/v2/images/{image['id']}/members/{v2_member}").status_code == 404
+    assert third_user.get(f"/v2/images/{image['id']}").status_code == 404
