@@ -239,10 +239,10 @@ class ImageResource:
         policy.enforce_image(api.policy, ctx, 'modify_image', image)
         if core.get('is_public'):
             api.policy.enforce(ctx, 'publicize_image', policy.image_target_for(ctx, image))
+        _check_update(ctx, image, core)   # NOTE: Queens' refusals come before the source's
         source = sources.Source.of(api, req, core, image)
         source.enforce(api, ctx, policy.image_target_for(ctx, image))
         source.size_location(api, core.get('size'))
-        _check_update(ctx, image, core)
         values = _update_values(api, ctx, image, core, props, purge and source.kind is None)
         try:
             image = api.registry.image_update(ctx, image_id, values,

@@ -24,8 +24,8 @@ def _can_share(value):
 
 
 def _no_content(resp):
-    # NOTE: 204 with no Content-Type, as Queens' HTTPNoContent: glanceclient 2.17.1 parses
-    # any JSON-typed answer and crashes on the empty body.
+    # NOTE: 204 with no body and no Content-Type, as Queens' HTTPNoContent (glanceclient
+    # 2.17.1 would parse a JSON-typed empty body and crash).
     resp.status = 204
     resp.content_type = None
 

@@ -328,6 +328,8 @@ def test_delete_protected_and_deleted(admin, user):
     assert resp.status_code == 404 and f"Image {image['id']} not found." in message(resp)
     resp = admin.put(path, headers={**meta(name="z"), **NO_PURGE})
     assert resp.status_code == 403 and "Forbidden to update deleted image." in message(resp)
+    resp = admin.put(path, data=b"late", headers=OCTET)   # the refusal before the 409
+    assert resp.status_code == 403 and "Forbidden to update deleted image." in message(resp)
     resp = admin.put(path + "/members/someone")
     assert resp.status_code == 404 and "has been deleted" in message(resp)
 
