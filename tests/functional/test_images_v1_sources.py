@@ -86,6 +86,10 @@ def test_location_activates_without_reading(filtered, www):  # noqa: F811
     assert url not in str(head.headers)
     assert filtered.stored_files(image["id"]) == []
     assert user.get(f"/v1/images/{image['id']}").content == DATA   # streamed from the URL
+    # the http store deletes nothing remote: the delete still succeeds
+    resp = user.delete(f"/v1/images/{image['id']}")
+    assert (resp.status_code, resp.content) == (200, b"")
+    assert (www[1] / "data.raw").read_bytes() == DATA
     # a declared size the remote does not have
     resp = user.post("/v1/images", headers={**FORMATS, "x-image-meta-location": url,
                                             "x-image-meta-size": "5"})
@@ -93,9 +97,9 @@ def test_location_activates_without_reading(filtered, www):  # noqa: F811
     assert ("Provided image size must match the stored image size. (provided size: 5, "
             f"stored size: {len(DATA)})") in resp.json()["message"]
     # sized before the row is reserved: no orphan (Queens left a queued one)
-    names = [i["name"] for i in user.get("/v1/images/detail").json()["images"]
-             if i["owner"] == user.project_id]
-    assert names == [None]
+    mine = [i for i in user.get("/v1/images/detail").json()["images"]
+            if i["owner"] == user.project_id]
+    assert mine == []
     # formats are required with a location, as with data
     resp = user.post("/v1/images", headers={"x-image-meta-location": url})
     assert resp.status_code == 400
