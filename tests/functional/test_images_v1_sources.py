@@ -56,6 +56,18 @@ def test_copy_from_allowed_url_is_copied(filtered, www):  # noqa: F811
     assert got.headers["x-image-meta-checksum"] == hashlib.md5(DATA).hexdigest()
 
 
+def test_copy_from_missing_url_ends_killed(filtered, www):  # noqa: F811
+    """No size probe while the request waits (Queens' 404 told a scanner what exists)."""
+    user = User(filtered.api_url)
+    resp = user.post("/v1/images", headers={
+        **FORMATS, "x-glance-api-copy-from": f"http://127.0.0.1:{www[0]}/missing.raw"})
+    assert resp.status_code == 201, resp.text
+    image_id = resp.json()["image"]["id"]
+    assert wait_status(user, image_id, ("active", "killed")) == "killed"
+    assert filtered.stored_files(image_id) == []
+    assert user.get(f"/v1/images/{image_id}").status_code == 404
+
+
 def test_copy_from_on_put_into_queued_image(filtered, www):  # noqa: F811
     user = User(filtered.api_url)
     image = user.post("/v1/images", headers={**FORMATS, "x-image-meta-name": "later"})
