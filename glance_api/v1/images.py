@@ -20,7 +20,7 @@ from glance_api.rules import quota
 from glance_api.v1 import headers as meta
 from glance_api.v1 import listing
 from glance_api.v1 import sources
-from glance_api.web.bodies import write_json
+from glance_api.web.bodies import has_body, write_json
 from glance_registry import exceptions as reg_exc
 from glance_server import bodies
 from stores import exceptions as store_exc
@@ -57,6 +57,15 @@ def view(api, ctx, image):
     if api.protections is not None:
         props = api.protections.checker(ctx).readable(props)
     return meta.v1_image(image, props)
+
+
+def ignore_body(req):
+    """Read and drop a body the answer does not use (Queens ignored it).
+
+    NOTE: a body left unread would be parsed as the connection's next request.
+    """
+    if has_body(req):
+        bodies.drain(req.stream)
 
 
 def _drain_on_refusal(responder):
@@ -120,6 +129,7 @@ class RootResource:
 
     def _list(self, req, resp):
         """List images as GET /v1/images does, whatever the method."""
+        ignore_body(req)
         self.images.on_get(req, resp)
 
     on_get = on_head = on_post = on_put = on_delete = on_patch = _list

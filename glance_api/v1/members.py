@@ -188,6 +188,7 @@ class SharedImagesResource:
 
     def on_get(self, req, resp, member_id):
         """List ``{"image_id", "can_share"}`` of member's live memberships."""
+        images.ignore_body(req)
         api, ctx = self.api, req.context.ctx
         if not ctx.is_admin and member_id != ctx.project_id:
             owned = [['owner', 'eq', ctx.project_id]]

@@ -6,7 +6,7 @@ import pytest
 
 from tests.functional.conftest import User
 from tests.functional.test_images_v1 import create_v1, meta
-from tests.functional.test_images_v1_routes import message
+from tests.functional.test_images_v1_routes import message, same_connection_twice
 
 pytestmark = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 
@@ -114,6 +114,9 @@ def test_shared_images(user, other_user, third_user):
         resp = other_user.request(method, path)
         assert resp.status_code == 200, (method, resp.text)
         assert resp.json()["shared_images"] == [{"image_id": image["id"], "can_share": True}]
+        # a body is read and ignored: the keep-alive connection serves the next request
+        assert same_connection_twice(other_user, method, path)["shared_images"] == [
+            {"image_id": image["id"], "can_share": True}]
 
 
 def test_members_shared_with_v2(user, other_user, third_user):

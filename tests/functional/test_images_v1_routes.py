@@ -3,6 +3,8 @@ sort and paging, HEAD/GET headers, PUT (data, purge-props, refusals), DELETE (pr
 delayed delete), /v1/ itself and the 404/405/501 answers. Members are in
 test_images_v1_members.py."""
 import hashlib
+import http.client
+import json
 import re
 import time
 import uuid
@@ -377,6 +379,23 @@ def test_delayed_delete_keeps_bytes_until_scrub(stack, delayed):
 
 
 
+def same_connection_twice(user, method, path):
+    """Send ``method path`` with a 300 kB body, then a GET of it, on one connection; return
+    the second answer's JSON (both must be 200)."""
+    conn = http.client.HTTPConnection(user.base_url.split("//", 1)[1], timeout=60)
+    try:
+        conn.request(method, path, body=b"b" * 300000, headers=dict(user.session.headers))
+        first = conn.getresponse()
+        first.read()
+        assert first.status == 200, (method, path)
+        conn.request("GET", path, headers=dict(user.session.headers))
+        second = conn.getresponse()
+        assert second.status == 200, (method, path)
+        return json.loads(second.read())
+    finally:
+        conn.close()
+
+
 def test_v1_root_is_the_brief_list(user):
     image = create_v1(user).json()["image"]
     brief = user.get(f"/v1/images?name={image['name']}").json()
@@ -385,6 +404,8 @@ def test_v1_root_is_the_brief_list(user):
             resp = user.request(method, f"{path}?name={image['name']}")
             assert resp.status_code == 200, (method, path, resp.text)
             assert resp.json() == brief
+        # a body is read and ignored: the keep-alive connection serves the next request
+        assert same_connection_twice(user, method, f"/v1/?name={image['name']}") == brief
     head = user.request("HEAD", "/v1/")
     assert head.status_code == 200 and head.content == b""
     # NOTE: a verb falcon does not know is 405 here (Queens listed for it too; README)
