@@ -58,10 +58,11 @@ class MethodGuard:
     def process_response(self, req, resp, resource, req_succeeded):
         """Give empty 202/204 answers WebOb's default headers, as Glance's do.
 
-        The one GET that answers 204 (download without data) has no Content-Type in Glance.
+        The one GET that answers 204 (download without data) has no Content-Type in Glance,
+        nor do v1's member changes (``bare_204``: WebOb's HTTPNoContent has an empty body).
         """
         if resp.status_code in (202, 204) and req.method != 'GET' and not resp.text \
-                and resp.stream is None:
+                and resp.stream is None and not getattr(resource, 'bare_204', False):
             resp.content_type = _EMPTY_CONTENT_TYPE
             resp.set_header('Content-Length', '0')
 
@@ -151,16 +152,27 @@ def route_table(api):
 
 def _v1_routes(api):
     """Routes of the Images API v1 (Glance Queens; ``enable_v1_api``)."""
-    images = v1_images.ImagesResource(api)
+    root = v1_images.RootResource(api)
     return [
-        ('/v1', images),   # NOTE: Queens served the brief list on /v1/ too
-        ('/v1/images', images),
+        ('/v1', root),
+        ('/v1/', root),
+        ('/v1/images', v1_images.ImagesResource(api)),
         ('/v1/images/detail', v1_images.DetailResource(api)),
         ('/v1/images/{image_id}', v1_images.ImageResource(api)),
         ('/v1/images/{image_id}/members', v1_members.MembersResource(api)),
         ('/v1/images/{image_id}/members/{member_id}', v1_members.MemberResource(api)),
         ('/v1/shared-images/{member_id}', v1_members.SharedImagesResource(api)),
     ]
+
+
+_V1_PREFIX = re.compile(r'/v1(?:/|$)')
+
+
+def _v1_unmatched(req, resp, **params):
+    """An unknown /v1 path: 404, or 501 for a verb Glance's router did not implement."""
+    if req.method not in KNOWN_METHODS:
+        raise exc.MethodNotImplemented()
+    raise falcon.HTTPRouteNotFound()   # the answer of any other unmatched path
 
 
 def create_v2_app(api):
@@ -176,6 +188,8 @@ def create_v2_app(api):
     errors.register(app)
     for template, resource in route_table(api):
         app.add_route(template, resource)
+    if api.conf.enable_v1_api:
+        app.add_sink(_v1_unmatched, _V1_PREFIX)
     if keystone:
         return _wrap_keystone(app, api.conf)
     return app

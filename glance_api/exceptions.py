@@ -118,7 +118,8 @@ class MethodNotAllowed(ApiError):
     message = ''
 
     def __init__(self, allowed):
-        super().__init__('', headers={'Allow': ', '.join(allowed)})
+        # NOTE: no methods, no header (Queens' v1 member GET): an empty Allow says nothing.
+        super().__init__('', headers={'Allow': ', '.join(allowed)} if allowed else None)
 
 
 class MethodNotImplemented(ApiError):

@@ -87,20 +87,24 @@ class ImageDataResource:
 
     def _sent_callback(self, req, plan):
         """Return what runs once the body is sent: image.send and the bytes-out metric."""
-        ctx, send_notifier = request_context(req), self.notifier
-        # NOTE: counted against the first active location (the one normally served).
-        try:
-            location = next(loc for loc in plan.image['locations']
-                            if loc.get('status') == 'active')
-            store_id = self.stores.for_location(location['url'],
-                                                location.get('metadata')).store_id
-        except Exception:  # NOTE: a label is not worth failing a download for
-            store_id = 'unknown'
+        return sent_callback(self.notifier, self.stores, request_context(req), plan)
 
-        def sent(bytes_sent):
-            metrics.bytes_out(store_id, bytes_sent)
-            if send_notifier is not None and send_notifier.wants('image.send'):
-                # Glance: ERROR priority when fewer bytes went out than were due.
-                send = send_notifier.info if bytes_sent == plan.length else send_notifier.error
-                send('image.send', notifier.format_send(plan.image, ctx, bytes_sent))
-        return sent
+
+def sent_callback(send_notifier, stores, ctx, plan):
+    """Return what runs once a download's body is sent (v2 and v1 alike): image.send and
+    the bytes-out metric."""
+    # NOTE: counted against the first active location (the one normally served).
+    try:
+        location = next(loc for loc in plan.image['locations']
+                        if loc.get('status') == 'active')
+        store_id = stores.for_location(location['url'], location.get('metadata')).store_id
+    except Exception:  # NOTE: a label is not worth failing a download for
+        store_id = 'unknown'
+
+    def sent(bytes_sent):
+        metrics.bytes_out(store_id, bytes_sent)
+        if send_notifier is not None and send_notifier.wants('image.send'):
+            # Glance: ERROR priority when fewer bytes went out than were due.
+            send = send_notifier.info if bytes_sent == plan.length else send_notifier.error
+            send('image.send', notifier.format_send(plan.image, ctx, bytes_sent))
+    return sent

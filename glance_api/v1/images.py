@@ -5,10 +5,14 @@ quotas, upload and download code as /v2; only the wire format (``x-image-meta-*`
 ``{"image": ...}`` bodies, ``is_public``) is v1's.
 """
 
+import functools
+
 import falcon
 
 from glance_api import exceptions as exc
+from glance_api import notifier
 from glance_api.data import downloads
+from glance_api.data import image_data
 from glance_api.images import resources as v2_images
 from glance_api.images import updates as image_updates
 from glance_api.rules import policy
@@ -16,25 +20,28 @@ from glance_api.rules import quota
 from glance_api.v1 import headers as meta
 from glance_api.v1 import listing
 from glance_api.v1 import sources
-from glance_api.web.bodies import write_json
+from glance_api.web.bodies import has_body, write_json
 from glance_registry import exceptions as reg_exc
 from glance_server import bodies
 from stores import exceptions as store_exc
 
 OCTET_STREAM = 'application/octet-stream'
+# Queens' v1 router mapped "/" and "/shared-images/{m}" with no method condition.
+ANY_METHOD = ('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH')
 _EMPTY = 'text/html; charset=UTF-8'
 # Core fields a v1 create or update writes to the registry as they are.
 _COLUMNS = ('name', 'disk_format', 'container_format', 'min_ram', 'min_disk', 'protected')
 
 
 def lookup(api, ctx, image_id):
-    """Return a visible image (``get_image`` policy applied).
+    """Return a visible image (``get_image`` policy applied; deleted ones for admins).
 
     :raises: NotFound "Image with identifier X not found"
     """
     message = 'Image with identifier %s not found' % image_id
     try:
-        image = api.registry.image_get(ctx, image_id)
+        # NOTE: deleted rows are visible to admins only, as in Queens (HEAD shows them).
+        image = api.registry.image_get(ctx, image_id, include_deleted=ctx.is_admin)
     except reg_exc.ImageNotFound:
         raise exc.NotFound(message) from None
     try:
@@ -50,6 +57,28 @@ def view(api, ctx, image):
     if api.protections is not None:
         props = api.protections.checker(ctx).readable(props)
     return meta.v1_image(image, props)
+
+
+def ignore_body(req):
+    """Read and drop a body the answer does not use (Queens ignored it).
+
+    NOTE: a body left unread would be parsed as the connection's next request.
+    """
+    if has_body(req):
+        bodies.drain(req.stream)
+
+
+def _drain_on_refusal(responder):
+    """Drop what is left of the body when a create or update is refused (4xx), so the
+    client, still sending, reads the answer instead of a reset connection."""
+    @functools.wraps(responder)
+    def wrapper(self, req, resp, *args, **kwargs):
+        try:
+            return responder(self, req, resp, *args, **kwargs)
+        except exc.ApiError:
+            bodies.drain(req.stream)
+            raise
+    return wrapper
 
 
 def _write_image(resp, image_view, status=200):
@@ -74,6 +103,7 @@ class ImagesResource:
                                              'checksum')} | {'size': image.get('size') or 0}
             for image in images]})
 
+    @_drain_on_refusal
     def on_post(self, req, resp):
         """Create an image: a reservation, with data, a location or a copy-from URL (201)."""
         api, ctx = self.api, req.context.ctx
@@ -83,14 +113,26 @@ class ImagesResource:
         _check_create(api, ctx, core, props, source)
         image = _reserve(api, ctx, core, props, source)
         api.notifier.image('image.create', image)
-        try:
-            image = source.apply(api, ctx, image, core)
-        except exc.ApiError:
-            bodies.drain(req.stream)
-            raise
+        image = source.apply(api, ctx, image, core)
         _write_image(resp, view(api, ctx, image), status=201)
         resp.set_header('Location', '%s://%s/v1/images/%s' % (req.scheme, req.netloc,
                                                               image['id']))
+
+
+class RootResource:
+    """Any method on /v1 and /v1/: the brief list, as Queens' router answered "/"."""
+
+    allowed = ANY_METHOD
+
+    def __init__(self, api):
+        self.images = ImagesResource(api)
+
+    def _list(self, req, resp):
+        """List images as GET /v1/images does, whatever the method."""
+        ignore_body(req)
+        self.images.on_get(req, resp)
+
+    on_get = on_head = on_post = on_put = on_delete = on_patch = _list
 
 
 def _check_create(api, ctx, core, props, source):
@@ -102,9 +144,12 @@ def _check_create(api, ctx, core, props, source):
         api.policy.enforce(ctx, 'publicize_image', target)
     source.enforce(api, ctx, target)
     if api.protections is not None:
-        api.protections.checker(ctx).require_all(props, 'create')
+        checker = api.protections.checker(ctx)
+        for key in props:
+            _require(checker, key, 'create')
     image_updates.check_property_quota(api.conf, props)
     quota.enforce(api.conf, api.registry, ctx, {quota.IMAGE_COUNT_TOTAL: 1})
+    source.size_location(api, core.get('size'))   # last: it reaches out to the URL
 
 
 def _reserve(api, ctx, core, props, source):
@@ -178,6 +223,9 @@ class ImageResource:
                 raise exc.NotFound('Image %s has no data' % image_id)
             body, length = plan.body, plan.length
             image_view['size'] = length
+            if plan.image is not None:
+                body = notifier.count_sent(body, image_data.sent_callback(
+                    api.notifier, api.stores, ctx, plan))
         else:
             policy.enforce_image(api.policy, ctx, 'download_image', image)
         for name, value in meta.to_headers(image_view).items():
@@ -189,6 +237,7 @@ class ImageResource:
         else:
             resp.data = b''
 
+    @_drain_on_refusal
     def on_put(self, req, resp, image_id):
         """Update the metadata, and upload data into a queued image (200)."""
         api, ctx = self.api, req.context.ctx
@@ -200,9 +249,10 @@ class ImageResource:
         policy.enforce_image(api.policy, ctx, 'modify_image', image)
         if core.get('is_public'):
             api.policy.enforce(ctx, 'publicize_image', policy.image_target_for(ctx, image))
+        _check_update(ctx, image, core)   # NOTE: Queens' refusals come before the source's
         source = sources.Source.of(api, req, core, image)
         source.enforce(api, ctx, policy.image_target_for(ctx, image))
-        _check_update(ctx, image, core)
+        source.size_location(api, core.get('size'))
         values = _update_values(api, ctx, image, core, props, purge and source.kind is None)
         try:
             image = api.registry.image_update(ctx, image_id, values,
@@ -210,11 +260,7 @@ class ImageResource:
                                               and source.kind is None)
         except reg_exc.ImageNotFound:
             raise exc.NotFound('Image with identifier %s not found' % image_id) from None
-        try:
-            image = source.apply(api, ctx, image, core)
-        except exc.ApiError:
-            bodies.drain(req.stream)
-            raise
+        image = source.apply(api, ctx, image, core)
         api.notifier.image('image.update', image)
         _write_image(resp, view(api, ctx, image))
 
@@ -254,6 +300,12 @@ def _check_update(ctx, image, core):
                 raise exc.Forbidden("Forbidden to modify '%s' of active image." % key)
 
 
+def _require(checker, key, op):
+    """Raise v1's 403 "Property 'k' is protected" unless the caller may do ``op`` on key."""
+    if not checker.can(key, op):
+        raise exc.Forbidden("Property '%s' is protected" % key)
+
+
 def _update_values(api, ctx, image, core, props, purge):
     values = {key: core[key] for key in _COLUMNS if key in core}
     if 'is_public' in core:
@@ -264,16 +316,20 @@ def _update_values(api, ctx, image, core, props, purge):
     checker = api.protections.checker(ctx) if api.protections is not None else None
     if checker is not None:
         for key, value in props.items():
-            checker.require(key, 'update' if key in old else 'create')
-            if key in old and old[key] == value:
+            if key not in old:
+                _require(checker, key, 'create')
                 continue
+            # NOTE: Queens let a caller resend a readable value it may not update.
+            _require(checker, key, 'read')
+            if old[key] != value:
+                _require(checker, key, 'update')
     if purge:
         for key in old:
             if key not in props and checker is not None:
                 if not checker.can(key, 'read'):
                     props[key] = old[key]   # NOTE: read-protected ones are silently kept
                 else:
-                    checker.require(key, 'delete')
+                    _require(checker, key, 'delete')
         if props != old:
             values['properties'] = props
         image_updates.check_property_quota(api.conf, props)

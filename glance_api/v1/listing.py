@@ -5,13 +5,17 @@ import urllib.parse
 from glance_api import exceptions as exc
 from glance_api.images.listing import SORT_KEYS, parse_isotime
 from glance_api.rules import policy
-from glance_api.v1.headers import looks_like_uuid
+from glance_api.v1.headers import MAX_INT, looks_like_uuid
 from glance_api.web.bodies import validate_limit
 from glance_registry import exceptions as reg_exc
 
 _EQ_FILTERS = ('name', 'status', 'container_format', 'disk_format')
 _INT_FILTERS = {'min_ram': ('min_ram', 'eq'), 'min_disk': ('min_disk', 'eq'),
                 'size_min': ('size', 'gte'), 'size_max': ('size', 'lte')}
+# NOTE: the columns' largest values (INTEGER, BIGINT): a larger filter would overflow the
+# database's integer binding (a 500), so it is the same 400 as a negative one.
+_INT_MAX = {'min_ram': MAX_INT, 'min_disk': MAX_INT, 'size_min': 2 ** 63 - 1,
+            'size_max': 2 ** 63 - 1}
 _BOOLS = {'true': True, '1': True, 'false': False, '0': False, 'none': None}
 
 
@@ -24,7 +28,7 @@ def _int_filter(name, value):
         number = int(value)
     except ValueError:
         raise _bad(name, value) from None
-    if number < 0:
+    if number < 0 or number > _INT_MAX[name]:
         raise _bad(name, value)
     column, op = _INT_FILTERS[name]
     return [column, op, number]

@@ -11,7 +11,7 @@ from glance_api import notifier
 from glance_api.rules import policy
 from glance_api.v1 import images
 from glance_api.v1.headers import parse_bool
-from glance_api.web.bodies import has_body, read_json, write_empty, write_json
+from glance_api.web.bodies import has_body, read_json, write_json
 from glance_registry import exceptions as reg_exc
 
 
@@ -23,12 +23,26 @@ def _can_share(value):
     raise exc.BadRequest('Invalid membership association: can_share must be a boolean')
 
 
+def _no_content(resp):
+    # NOTE: 204 with no body and no Content-Type, as Queens' HTTPNoContent (glanceclient
+    # 2.17.1 would parse a JSON-typed empty body and crash).
+    resp.status = 204
+    resp.content_type = None
+
+
 def _owner_or_admin(ctx, image):
     return ctx.is_admin or (ctx.project_id is not None and image.get('owner') == ctx.project_id)
 
 
-def _image_for_change(api, ctx, image_id, rule):
+def _live_image(api, ctx, image_id):
     image = images.lookup(api, ctx, image_id)
+    if image.get('deleted'):
+        raise exc.NotFound('Image with identifier %s has been deleted.' % image_id)
+    return image
+
+
+def _image_for_change(api, ctx, image_id, rule):
+    image = _live_image(api, ctx, image_id)
     if not ctx.is_admin and ctx.project_id is None:
         raise exc.Unauthorized('No authenticated user')
     if not _owner_or_admin(ctx, image):
@@ -74,6 +88,7 @@ class MembersResource:
     """GET (list) and PUT (replace) /v1/images/{id}/members."""
 
     allowed = ('GET', 'PUT')
+    bare_204 = True
 
     def __init__(self, api):
         self.api = api
@@ -81,7 +96,7 @@ class MembersResource:
     def on_get(self, req, resp, image_id):
         """List the members the caller may see: all for the owner, else its own row."""
         api, ctx = self.api, req.context.ctx
-        image = images.lookup(api, ctx, image_id)
+        image = _live_image(api, ctx, image_id)
         api.policy.enforce(ctx, 'get_members', policy.image_target_for(ctx, image))
         members = api.registry.member_list(ctx, image_id)
         if not _owner_or_admin(ctx, image):
@@ -103,7 +118,7 @@ class MembersResource:
             if member_id not in wanted:
                 api.registry.member_delete(ctx, image_id, member_id)
                 api.notifier.member('image.member.delete', member, notifier.deleted())
-        write_empty(resp)
+        _no_content(resp)
 
 
 def _memberships(body):
@@ -122,6 +137,7 @@ class MemberResource:
     """PUT (add) and DELETE (remove) /v1/images/{id}/members/{member}."""
 
     allowed = ('GET', 'PUT', 'DELETE')
+    bare_204 = True
 
     def __init__(self, api):
         self.api = api
@@ -146,7 +162,7 @@ class MemberResource:
         # NOTE: only a genuinely new member counts toward the quota (§6.9).
         _check_quota(api, len(existing), 0 if member_id in existing else 1)
         _put_member(api, ctx, image_id, member_id, can_share, existing)
-        write_empty(resp)
+        _no_content(resp)
 
     def on_delete(self, req, resp, image_id, member_id):
         """Stop sharing the image with ``member_id`` (204)."""
@@ -158,19 +174,21 @@ class MemberResource:
         except reg_exc.MemberNotFound:
             raise exc.NotFound('Membership could not be found.') from None
         api.notifier.member('image.member.delete', member, notifier.deleted())
-        write_empty(resp)
+        _no_content(resp)
 
 
 class SharedImagesResource:
-    """GET /v1/shared-images/{member}: the memberships of ``member`` the caller may see."""
+    """Any method on /v1/shared-images/{member}: the memberships of ``member`` the caller may
+    see (Queens mapped the path with no method condition)."""
 
-    allowed = ('GET',)
+    allowed = images.ANY_METHOD
 
     def __init__(self, api):
         self.api = api
 
     def on_get(self, req, resp, member_id):
         """List ``{"image_id", "can_share"}`` of member's live memberships."""
+        images.ignore_body(req)
         api, ctx = self.api, req.context.ctx
         if not ctx.is_admin and member_id != ctx.project_id:
             owned = [['owner', 'eq', ctx.project_id]]
@@ -186,3 +204,5 @@ class SharedImagesResource:
             for m in api.registry.member_list(ctx, image['id'], member=member_id):
                 shared.append({'image_id': image['id'], 'can_share': m['can_share']})
         write_json(resp, {'shared_images': shared})
+
+    on_head = on_post = on_put = on_delete = on_patch = on_get

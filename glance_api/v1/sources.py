@@ -31,6 +31,7 @@ class Source:
         self.kind = kind
         self.req = req
         self.url = url
+        self.remote_size = None
 
     @classmethod
     def of(cls, api, req, core, image=None):
@@ -38,6 +39,7 @@ class Source:
 
         :raises: BadRequest, Conflict, LimitExceeded as Glance v1 answers them
         """
+        _check_store(api, core.get('store'))
         copy_from = req.get_header('x-glance-api-copy-from')
         found = [kind for kind, present in (
             ('body', has_body(req) and not _empty_chunked_from_reservation(req, core)),
@@ -71,6 +73,26 @@ class Source:
         if self.kind == 'location':
             api.policy.enforce(ctx, 'set_image_location', target)
 
+    def size_location(self, api, declared):
+        """Size a location's remote data once its policy passed, before any row changes.
+
+        :raises: NotFound, BadRequest, Conflict (a declared size the remote lacks)
+        """
+        if self.kind != 'location':
+            return
+        store = _http_store(api)
+        try:
+            size = store.get_size(self.url, **url_filter.fetch_kwargs(store, api.conf))
+        except store_exc.NotFound:
+            raise exc.NotFound('The external source %s was not found' % self.url) from None
+        except store_exc.StoreError:
+            raise exc.BadRequest("External sources are not supported: '%s'"
+                                 % self.url) from None
+        if declared and size and declared != size:
+            raise exc.Conflict('Provided image size must match the stored image size. '
+                               '(provided size: %d, stored size: %d)' % (declared, size))
+        self.remote_size = size or declared or 0
+
     def apply(self, api, ctx, image, core):
         """Give the reserved (queued) image its data; return the image as it is now."""
         if self.kind == 'body':
@@ -83,10 +105,20 @@ class Source:
                 enforcer=api.policy, notifier=api.notifier,
                 expected_checksum=core.get('checksum'))
         if self.kind == 'location':
-            return _set_location(api, ctx, image, self.url, core.get('size'))
+            return _set_location(api, ctx, image, self.url, self.remote_size)
         if self.kind == 'copy_from':
             _start_copy(api, ctx, image, self.url, core)
         return image
+
+
+def _check_store(api, store_id):
+    # NOTE: checked before the row is reserved, so an unknown store leaves no orphan.
+    if store_id is None or not api.conf.enabled_backends:
+        return
+    try:
+        api.stores.for_store(store_id)
+    except store_exc.UnknownStore:
+        raise exc.BadRequest('Required store %s is invalid' % store_id) from None
 
 
 def _empty_chunked_from_reservation(req, core):
@@ -121,18 +153,8 @@ def _http_store(api):
     return api.import_http_store
 
 
-def _set_location(api, ctx, image, url, declared):
-    store = _http_store(api)
-    try:
-        size = store.get_size(url, **url_filter.fetch_kwargs(store, api.conf))
-    except store_exc.NotFound:
-        raise exc.NotFound('The external source %s was not found' % url) from None
-    except store_exc.StoreError:
-        raise exc.BadRequest("External sources are not supported: '%s'" % url) from None
-    if declared and size and declared != size:
-        raise exc.Conflict('Provided image size must match the stored image size. (provided '
-                           'size: %d, stored size: %d)' % (declared, size))
-    values = {'status': 'active', 'size': size or declared or 0,
+def _set_location(api, ctx, image, url, size):
+    values = {'status': 'active', 'size': size,
               'locations': [{'url': url, 'metadata': {}, 'status': 'active'}]}
     try:
         return api.registry.image_update(ctx, image['id'], values, from_state='queued')

@@ -1,6 +1,8 @@
 """The Images API v1 (Glance Queens) beside v2: routes, codes, headers, bodies, round trips."""
 import hashlib
+import http.client
 import os
+import time
 import uuid
 
 import pytest
@@ -122,33 +124,8 @@ def test_delete_and_protected(stack, user):
     assert stack.stored_files(image["id"]) == []
 
 
-def test_members_and_shared_images(user, other_user):
-    image = create_v1(user).json()["image"]
-    path = f"/v1/images/{image['id']}/members/{other_user.project_id}"
-    resp = user.put(path, json={"member": {"can_share": False}})
-    assert resp.status_code == 204 and "json" not in resp.headers.get("Content-Type", "")
-    members = user.get(f"/v1/images/{image['id']}/members").json()
-    assert members == {"members": [{"member_id": other_user.project_id, "can_share": False}]}
-    assert other_user.request("HEAD", f"/v1/images/{image['id']}").status_code == 200
-    shared = other_user.get(f"/v1/shared-images/{other_user.project_id}").json()
-    assert {"image_id": image["id"], "can_share": False} in shared["shared_images"]
-    # a member cannot share further, nor remove others
-    third = "p-" + uuid.uuid4().hex
-    assert other_user.put(f"/v1/images/{image['id']}/members/{third}").status_code == 404
-    assert user.delete(path).status_code == 204
-    assert user.delete(path).status_code == 404
-    assert other_user.request("HEAD", f"/v1/images/{image['id']}").status_code == 404
 
 
-def test_replace_members(user):
-    image = create_v1(user).json()["image"]
-    base = f"/v1/images/{image['id']}/members"
-    body = {"memberships": [{"member_id": "a"}, {"member_id": "b", "can_share": True}]}
-    assert user.put(base, json=body).status_code == 204
-    assert sorted(m["member_id"] for m in user.get(base).json()["members"]) == ["a", "b"]
-    assert user.put(base, json={"memberships": [{"member_id": "b"}]}).status_code == 204
-    assert user.get(base).json()["members"] == [{"member_id": "b", "can_share": True}]
-    assert user.put(base, json={"nope": []}).status_code == 400
 
 
 @pytest.mark.parametrize("prefix", ["/v1", "/v1.0", "/v1.1"])
@@ -187,3 +164,141 @@ def test_method_and_path_errors(user):
     assert user.get(f"/v1/images/{image['id']}/members/x").status_code == 405
     assert user.get("/v1/nothing").status_code == 404
     assert user.get(f"/v1/images/{image['id']}").status_code == 404   # queued: not active
+
+
+def own(user):
+    """The caller's project's images, by id (other tests' public images share the stack)."""
+    return {i["id"]: i for i in user.get("/v1/images/detail?limit=1000").json()["images"]
+            if i["owner"] == user.project_id}
+
+
+def test_create_variants(stack, admin, user):
+    # aki/ari/ami: the missing format is copied from the other
+    image = create_v1(user, disk_format="ami").json()["image"]
+    assert (image["disk_format"], image["container_format"]) == ("ami", "ami")
+    # header names: any case, "-" for "_"; property keys lower-cased
+    resp = user.post("/v1/images", headers={"X-Image-Meta-Disk-Format": "raw",
+                                            "X-Image-Meta-Property-Foo-Bar": "x"})
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["image"]["disk_format"] == "raw"
+    assert resp.json()["image"]["properties"] == {"foo_bar": "x"}
+    # a chosen id; reusing it, even once deleted, is 409
+    wanted = str(uuid.uuid4())
+    assert create_v1(user, id=wanted).json()["image"]["id"] == wanted
+    assert user.delete(f"/v1/images/{wanted}").status_code == 200
+    resp = user.post("/v1/images", headers=meta(id=wanted))
+    assert resp.status_code == 409, resp.text
+    assert f"An image with identifier {wanted} already exists" in resp.json()["message"]
+    # a member's owner and status are ignored, as are timestamps and deleted (§6.6)
+    image = create_v1(user, owner="someone-else", status="active", deleted="True",
+                      created_at="2001-01-01T00:00:00").json()["image"]
+    assert (image["owner"], image["status"], image["deleted"]) == (
+        user.project_id, "queued", False)
+    assert not image["created_at"].startswith("2001")
+    # an admin may give the image another owner
+    other = "p-" + uuid.uuid4().hex
+    assert create_v1(admin, owner=other).json()["image"]["owner"] == other
+    # refused before any row: data without formats, data that is not octet-stream
+    before = set(own(user))
+    resp = user.post("/v1/images", data=b"x" * 10, headers={
+        "Content-Type": "application/octet-stream", **meta(container_format="bare")})
+    assert resp.status_code == 400
+    assert "Disk format is not specified." in resp.json()["message"]
+    resp = user.post("/v1/images", data=b"x" * 10, headers={
+        "Content-Type": "text/plain", **meta(disk_format="raw", container_format="bare")})
+    assert resp.status_code == 400
+    assert "Content-Type must be application/octet-stream" in resp.json()["message"]
+    assert set(own(user)) == before
+    # a member may not make an image public, through POST or PUT
+    resp = user.post("/v1/images", headers=meta(is_public="True"))
+    assert resp.status_code == 403
+    assert user.put(f"/v1/images/{image['id']}", headers=meta(is_public="True")
+                    ).status_code == 403
+
+
+def test_owner_changes_on_update(admin, user):
+    image = create_v1(user, property_keep="1").json()["image"]
+    path = f"/v1/images/{image['id']}"
+    keep = {"x-glance-registry-purge-props": "false"}
+    resp = user.put(path, headers={**meta(owner="someone-else"), **keep})
+    assert resp.status_code == 200 and resp.json()["image"]["owner"] == user.project_id
+    other = "p-" + uuid.uuid4().hex
+    resp = admin.put(path, headers={**meta(owner=other), **keep})
+    assert resp.status_code == 200 and resp.json()["image"]["owner"] == other
+    assert user.request("HEAD", path).status_code == 404   # no longer the caller's
+
+
+def test_v2_fields_seen_through_v1(user):
+    image = user.create_image(name="tagged", tags=["t1"], Foo="Bar", disk_format="raw",
+                              container_format="bare")
+    head = user.request("HEAD", f"/v1/images/{image['id']}")
+    assert head.headers["x-image-meta-property-foo"] == "Bar"
+    (listed,) = [i for i in user.get("/v1/images/detail?name=tagged").json()["images"]
+                 if i["id"] == image["id"]]
+    assert listed["properties"] == {"Foo": "Bar"}
+    assert set(listed) == V1_FIELDS   # no tags, visibility, locations
+    assert listed["is_public"] is False   # v2's default, shared
+
+
+def test_default_limit_is_25(user):
+    tag = uuid.uuid4().hex[:8]
+    for _ in range(26):
+        create_v1(user, property_batch=tag)
+    resp = user.get(f"/v1/images/detail?property-batch={tag}")
+    assert len(resp.json()["images"]) == 25
+    assert len(user.get(f"/v1/images?property-batch={tag}&limit=26").json()["images"]) == 26
+
+
+def test_missing_data_is_404(stack, user):
+    data = b"z" * 2048
+    image = create_v1(user, data=data, disk_format="raw", container_format="bare")
+    image_id = image.json()["image"]["id"]
+    (stack.datadir / image_id).unlink()
+    resp = user.get(f"/v1/images/{image_id}")
+    assert resp.status_code == 404, resp.text
+    assert resp.headers["Content-Type"] == "application/json"
+
+
+
+
+def test_second_upload_into_one_image_is_409(stack, user):
+    """queued → saving is a compare-and-swap: an upload racing a running one gets 409."""
+    image = create_v1(user, disk_format="raw", container_format="bare").json()["image"]
+    path = f"/v1/images/{image['id']}"
+    conn = http.client.HTTPConnection("127.0.0.1", stack.api_port, timeout=60)
+    conn.putrequest("PUT", path)
+    for key, value in user.session.headers.items():
+        conn.putheader(key, value)
+    conn.putheader("Content-Type", "application/octet-stream")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    piece = b"1" * 65536
+    conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+    deadline = time.monotonic() + 30
+    while user.request("HEAD", path).headers["x-image-meta-status"] != "saving":
+        assert time.monotonic() < deadline, "the first upload never started"
+        time.sleep(0.05)
+    second = user.put(path, data=b"2" * 1000, headers={"Content-Type": "application/octet-stream"})
+    assert second.status_code == 409, second.text
+    conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(piece), piece))
+    first = conn.getresponse()
+    assert first.status == 200, first.read()
+    conn.close()
+    assert user.get(path).content == piece * 2
+
+
+def test_v2_only_statuses_through_v1(user):
+    image = user.create_image(disk_format="raw", container_format="bare")
+    staged = user.put(f"/v2/images/{image['id']}/stage", data=b"s" * 1000,
+                      headers={"Content-Type": "application/octet-stream"})
+    assert staged.status_code == 204, staged.text
+    path = f"/v1/images/{image['id']}"
+    head = user.request("HEAD", path)
+    assert head.headers["x-image-meta-status"] == "uploading"
+    assert "x-openstack-request-id" in head.headers
+    resp = user.get(path)
+    assert resp.status_code == 404
+    assert f"Image {image['id']} is not active" in resp.json()["message"]
+    resp = user.put(path, data=b"d" * 10, headers={"Content-Type": "application/octet-stream"})
+    assert resp.status_code == 409
+    assert "Cannot upload to an unqueued image" in resp.json()["message"]

@@ -56,6 +56,68 @@ def test_copy_from_allowed_url_is_copied(filtered, www):  # noqa: F811
     assert got.headers["x-image-meta-checksum"] == hashlib.md5(DATA).hexdigest()
 
 
+def test_copy_from_missing_url_ends_killed(filtered, www):  # noqa: F811
+    """No size probe while the request waits (Queens' 404 told a scanner what exists)."""
+    user = User(filtered.api_url)
+    resp = user.post("/v1/images", headers={
+        **FORMATS, "x-glance-api-copy-from": f"http://127.0.0.1:{www[0]}/missing.raw"})
+    assert resp.status_code == 201, resp.text
+    image_id = resp.json()["image"]["id"]
+    assert wait_status(user, image_id, ("active", "killed")) == "killed"
+    assert filtered.stored_files(image_id) == []
+    assert user.get(f"/v1/images/{image_id}").status_code == 404
+
+
+def test_copy_from_on_put_into_queued_image(filtered, www):  # noqa: F811
+    user = User(filtered.api_url)
+    image = user.post("/v1/images", headers={**FORMATS, "x-image-meta-name": "later"})
+    image_id = image.json()["image"]["id"]
+    url = f"http://127.0.0.1:{www[0]}/data.raw"
+    resp = user.put(f"/v1/images/{image_id}", headers={"x-glance-api-copy-from": url})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["image"]["status"] == "queued"
+    assert wait_status(user, image_id, ("active", "killed")) == "active"
+    assert user.get(f"/v1/images/{image_id}").content == DATA
+    assert (filtered.datadir / image_id).read_bytes() == DATA
+    # an active image takes no other source
+    resp = user.put(f"/v1/images/{image_id}", headers={"x-glance-api-copy-from": url})
+    assert resp.status_code == 400
+    assert "not in queued status" in resp.json()["message"]
+
+
+def test_location_activates_without_reading(filtered, www):  # noqa: F811
+    user = User(filtered.api_url)
+    url = f"http://127.0.0.1:{www[0]}/data.raw"
+    resp = user.post("/v1/images", headers={**FORMATS, "x-image-meta-location": url})
+    assert resp.status_code == 201, resp.text
+    image = resp.json()["image"]
+    # sized by the remote, never read, so no checksum; the URL is shown nowhere
+    assert (image["status"], image["size"], image["checksum"]) == ("active", len(DATA), None)
+    assert url not in resp.text
+    head = user.request("HEAD", f"/v1/images/{image['id']}")
+    assert url not in str(head.headers)
+    assert filtered.stored_files(image["id"]) == []
+    assert user.get(f"/v1/images/{image['id']}").content == DATA   # streamed from the URL
+    # the http store deletes nothing remote: the delete still succeeds
+    resp = user.delete(f"/v1/images/{image['id']}")
+    assert (resp.status_code, resp.content) == (200, b"")
+    assert (www[1] / "data.raw").read_bytes() == DATA
+    # a declared size the remote does not have
+    resp = user.post("/v1/images", headers={**FORMATS, "x-image-meta-location": url,
+                                            "x-image-meta-size": "5"})
+    assert resp.status_code == 409, resp.text
+    assert ("Provided image size must match the stored image size. (provided size: 5, "
+            f"stored size: {len(DATA)})") in resp.json()["message"]
+    # sized before the row is reserved: no orphan (Queens left a queued one)
+    mine = [i for i in user.get("/v1/images/detail").json()["images"]
+            if i["owner"] == user.project_id]
+    assert mine == []
+    # formats are required with a location, as with data
+    resp = user.post("/v1/images", headers={"x-image-meta-location": url})
+    assert resp.status_code == 400
+    assert "Disk format is not specified." in resp.json()["message"]
+
+
 @pytest.mark.parametrize("header", ["x-glance-api-copy-from", "x-image-meta-location"])
 def test_ssrf_targets_refused_before_any_row(filtered, www, counter, header):  # noqa: F811
     user = User(filtered.api_url)
@@ -77,6 +139,10 @@ def test_ssrf_targets_refused_before_any_row(filtered, www, counter, header):  #
         image_id = resp.json()["image"]["id"]
         assert wait_status(user, image_id, ("active", "killed")) == "killed"
         assert filtered.stored_files(image_id) == []
+        # killed images are readable by id but never listed, changes-since or not
+        for query in ("", "?changes-since=2000-01-01T00:00:00"):
+            listed = user.get("/v1/images/detail" + query).json()["images"]
+            assert image_id not in [i["id"] for i in listed]
     else:   # location: the size probe follows the redirect at request time
         assert resp.status_code == 400, resp.text
     assert counter.accepts == before

@@ -144,3 +144,34 @@ def test_limits_enforced_and_usage_reported(limits_stack, keystone):
     assert _usage(user)["image_size_total"]["usage"] == 0
     assert user.upload(second["id"], b"b" * (2 * MIB)).status_code == 204
     assert user.post("/v2/images", json={"name": "fourth"}).status_code == 201
+
+
+def test_limits_enforced_through_v1(limits_stack, keystone):
+    # demo's project: the other test acts as alt_demo, so the counts start at 0 here.
+    user = keystone.user(limits_stack.api_url, "demo")
+    data = b"a" * (2 * MIB)
+    headers = {"x-image-meta-disk_format": "raw", "x-image-meta-container_format": "bare",
+               "x-image-meta-size": str(len(data)), "Content-Type": "application/octet-stream"}
+    first = user.post("/v1/images", data=data, headers=headers)
+    assert first.status_code == 201, first.text
+    assert _usage(user)["image_size_total"] == {"limit": 3, "usage": 2}
+
+    # 2 MiB more than the 3 MiB limit allows: the reserved image stays queued, no bytes
+    resp = user.post("/v1/images", data=data, headers={**headers, "x-image-meta-name": "big"})
+    assert resp.status_code == 413, resp.text
+    assert "image_size_total" in resp.text
+    (big,) = [i for i in user.get("/v2/images").json()["images"] if i["name"] == "big"]
+    assert big["status"] == "queued" and limits_stack.stored_files(big["id"]) == []
+
+    # image_count_total = 3 counts v1's images: the third is the last one allowed
+    assert user.post("/v1/images", headers={"x-image-meta-name": "third"}).status_code == 201
+    resp = user.post("/v1/images", headers={"x-image-meta-name": "fourth"})
+    assert resp.status_code == 413, resp.text
+    assert "image_count_total" in resp.text
+    assert _usage(user)["image_count_total"] == {"limit": 3, "usage": 3}
+
+    # deleting through v1 frees room on both limits
+    assert user.delete(f"/v1/images/{first.json()['image']['id']}").status_code == 200
+    resp = user.put(f"/v1/images/{big['id']}", data=data, headers=headers)
+    assert resp.status_code == 200, resp.text
+    assert user.post("/v1/images", headers={"x-image-meta-name": "fourth"}).status_code == 201
