@@ -12,6 +12,9 @@ from glance_api.web.bodies import validate_limit
 SORT_KEYS = ('name', 'status', 'container_format', 'disk_format', 'size', 'id',
              'created_at', 'updated_at')
 INT_COLUMNS = frozenset(('size', 'virtual_size', 'min_ram', 'min_disk'))
+# The largest value each integer column holds (BIGINT or INT, as Glance's schema).
+_COLUMN_MAX = {'size': 2 ** 63 - 1, 'virtual_size': 2 ** 63 - 1, 'min_ram': 2 ** 31 - 1,
+               'min_disk': 2 ** 31 - 1}
 _IN_OPERATOR_KEYS = ('name', 'id', 'status', 'container_format', 'disk_format')
 _DATE_OPS = ('gt', 'gte', 'lt', 'lte', 'neq', 'eq')
 _QUOTED_RE = re.compile(r'''
@@ -95,9 +98,13 @@ def _bool_filter(name, value, lower=False):
 
 def _int_value(key, value):
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise exc.BadRequest("Invalid value '%s' for filter '%s'." % (value, key)) from None
+    if abs(number) > _COLUMN_MAX[key]:
+        # NOTE: no row can hold it; the database would refuse the parameter (a 500).
+        raise exc.BadRequest("Invalid value '%s' for filter '%s'." % (value, key))
+    return number
 
 
 def _range_filter(key, value):
@@ -108,6 +115,10 @@ def _range_filter(key, value):
         raise exc.BadRequest('Unable to filter on a range with a non-numeric value.') from None
     if column not in INT_COLUMNS:
         raise exc.BadRequest('Unable to filter on a range with a non-numeric value.')
+    # NOTE: a bound past what the column holds means the same as the column's limit (as
+    # MySQL compares it); passed as it is, the database refuses the parameter (a 500).
+    limit = _COLUMN_MAX[column]
+    number = max(-limit, min(limit, number))
     return [column, 'gte' if key.endswith('_min') else 'lte', number]
 
 

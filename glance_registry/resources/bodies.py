@@ -122,6 +122,9 @@ def _filter_problem(f):
     values = value if isinstance(value, list) else [value]
     if not all(isinstance(v, _SCALARS) for v in values):
         return 'filter %r has a value that is not a scalar or a list of scalars' % (f,)
+    if any(type(v) is int and abs(v) > INT64_MAX for v in values):
+        # NOTE: no column holds it and the database refuses the parameter.
+        return 'filter %r has an integer out of range' % (f,)
     return None
 
 

@@ -186,3 +186,16 @@ def test_paging_over_a_thousand_images(stack, user):
     assert set(seen) == ids
     default = user.get(f"/v2/images?owner={user.project_id}").json()
     assert len(default["images"]) == 25  # limit_param_default
+
+
+def test_integer_filters_past_the_columns_range(user):
+    """Bounds no column can hold are 200 (as MySQL compares them) or 400, never a 500."""
+    p = user.project_id
+    make(user, ["sized"], min_ram=5)
+    huge = "9" * 23
+    assert listed(user, f"owner={p}&size_min={huge}") == []
+    assert listed(user, f"owner={p}&min_ram_max={huge}") == ["sized"]
+    assert listed(user, f"owner={p}&min_ram_min=-{huge}") == ["sized"]
+    resp = user.get(f"/v2/images?owner={p}&min_ram={huge}")
+    assert resp.status_code == 400
+    assert f"Invalid value '{huge}' for filter 'min_ram'." in resp.text

@@ -121,7 +121,8 @@ def test_search_fills_defaults_for_admin(client, repo):
     {'filters': [['name', 'in', [[1]]]]}, {'filters': [[None, 'eq', 1]]},
     {'tags': 'a'}, {'tags': [1]}, {'visibility': 'everyone'}, {'member_status': 'x'},
     {'os_hidden': 'false'}, {'marker': 5}, {'sort': [['name', 'up']]}, {'sort': [['name']]},
-    {'sort': 'name'}, {'bogus': 1},
+    {'sort': 'name'}, {'bogus': 1}, {'filters': [['size', 'gte', 2 ** 63]]},
+    {'filters': [['size', 'in', [1, -2 ** 64]]]},
 ])
 def test_search_bad_shape_is_400(client, repo, query):
     resp = client.simulate_post('/images/search', json=query)
