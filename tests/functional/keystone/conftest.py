@@ -4,7 +4,9 @@ One Keystone serves every worker (and tempest); it is started, never stopped, by
 fixture. The stacks' `[keystone_authtoken]` sections are the install guides' own text
 (etc/install-guide/), with `controller` and `GLANCE_PASS` filled in.
 """
+import base64
 import contextlib
+import datetime
 import os
 import re
 import subprocess
@@ -17,6 +19,7 @@ from tests.conftest import REPO_ROOT
 from tests.functional.conftest import Stack, User
 
 KEYSTONE_SH = REPO_ROOT / "tools" / "keystone.sh"
+BARBICAN_SH = REPO_ROOT / "tools" / "barbican.sh"
 GUIDES = REPO_ROOT / "etc" / "install-guide"
 PASSWORD = "secret"
 # user -> project of the accounts tools/keystone.sh creates (domain Default)
@@ -181,3 +184,67 @@ def clean_env(home):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env["HOME"] = str(home)
     return env
+
+
+@pytest.fixture(scope="session")
+def barbican(keystone):
+    """Start (or find) the real Barbican of tools/barbican.sh; return its URL."""
+    proc = subprocess.run(["bash", str(BARBICAN_SH), "start"], capture_output=True, text=True,
+                          timeout=1800)
+    if proc.returncode != 0:
+        if "pip could not install" in proc.stderr:
+            pytest.skip("tools/barbican.sh start failed: %s" % proc.stderr[-500:])
+        raise RuntimeError("tools/barbican.sh start failed:\n" + proc.stderr[-3000:])
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("BARBICAN_URL="), proc.stdout
+    return last.split("=", 1)[1]
+
+
+class Signer:
+    """An RSA key whose self-signed certificate the demo user stored in Barbican."""
+
+    def __init__(self, keystone):
+        from barbicanclient import client
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+        from keystoneauth1 import identity, session
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "image-signer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=30))
+                .sign(self.key, hashes.SHA256()))
+        # as Glance's docs store it: the PEM file, base64-encoded
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        sess = session.Session(auth=identity.Password(
+            auth_url=keystone.url + "/v3", username="demo", password=PASSWORD,
+            project_name="demo", user_domain_name="Default", project_domain_name="Default"))
+        secret = client.Client(session=sess).secrets.create(
+            name="image-signer", payload=base64.b64encode(pem).decode(),
+            secret_type="certificate", payload_content_type="application/octet-stream",
+            payload_content_encoding="base64")
+        self.cert_uuid = secret.store().rsplit("/", 1)[1]
+
+    def properties(self, data, **override):
+        """The four img_signature properties of ``data`` (RSA-PSS, SHA-256)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+        signature = self.key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                                    salt_length=padding.PSS.MAX_LENGTH),
+                                  hashes.SHA256())
+        props = {"img_signature": base64.b64encode(signature).decode(),
+                 "img_signature_hash_method": "SHA-256",
+                 "img_signature_key_type": "RSA-PSS",
+                 "img_signature_certificate_uuid": self.cert_uuid}
+        props.update(override)
+        return props
+
+
+@pytest.fixture(scope="session")
+def signer(keystone, barbican):
+    """A signing key whose certificate the demo user stored in Barbican."""
+    return Signer(keystone)

@@ -8,37 +8,17 @@ data, an unknown certificate or a malformed property is Glance 33's 400 "Signatu
 verification failed for image <id>: ..." with the image back in queued and no bytes left in
 the store. glance-direct import and Images API v1 uploads are checked the same way.
 """
-import base64
-import datetime
 import hashlib
 import os
-import subprocess
 import time
 import uuid
 
 import pytest
 import requests
 
-from tests.conftest import REPO_ROOT
-from tests.functional.keystone.conftest import PASSWORD, keystone_stack
+from tests.functional.keystone.conftest import keystone_stack
 
 pytestmark = [pytest.mark.keystone, pytest.mark.consumers]
-BARBICAN_SH = REPO_ROOT / "tools" / "barbican.sh"
-
-
-@pytest.fixture(scope="session")
-def barbican(keystone):
-    proc = subprocess.run(["bash", str(BARBICAN_SH), "start"], capture_output=True, text=True,
-                          timeout=1800)
-    if proc.returncode != 0:
-        if "pip could not install" in proc.stderr:
-            pytest.skip("tools/barbican.sh start failed: %s" % proc.stderr[-500:])
-        raise RuntimeError("tools/barbican.sh start failed:\n" + proc.stderr[-3000:])
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("BARBICAN_URL="), proc.stdout
-    return last.split("=", 1)[1]
-
-
 @pytest.fixture(scope="module")
 def signed_stack(tmp_path_factory, keystone, barbican):
     staging = tmp_path_factory.mktemp("signed-staging")
@@ -51,55 +31,6 @@ filesystem_store_datadir = {staging}
 """
     with keystone_stack(tmp_path_factory, keystone, "signed", api_extra=extra) as running:
         yield running
-
-
-class Signer:
-    """An RSA key whose self-signed certificate the demo user stored in Barbican."""
-
-    def __init__(self, keystone):
-        from barbicanclient import client
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
-        from keystoneauth1 import identity, session
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "image-signer")])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=1))
-                .not_valid_after(now + datetime.timedelta(days=30))
-                .sign(self.key, hashes.SHA256()))
-        # as Glance's docs store it: the PEM file, base64-encoded
-        pem = cert.public_bytes(serialization.Encoding.PEM)
-        sess = session.Session(auth=identity.Password(
-            auth_url=keystone.url + "/v3", username="demo", password=PASSWORD,
-            project_name="demo", user_domain_name="Default", project_domain_name="Default"))
-        secret = client.Client(session=sess).secrets.create(
-            name="image-signer", payload=base64.b64encode(pem).decode(),
-            secret_type="certificate", payload_content_type="application/octet-stream",
-            payload_content_encoding="base64")
-        self.cert_uuid = secret.store().rsplit("/", 1)[1]
-
-    def properties(self, data, **override):
-        """The four img_signature properties of ``data`` (RSA-PSS, SHA-256)."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-        signature = self.key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
-                                                    salt_length=padding.PSS.MAX_LENGTH),
-                                  hashes.SHA256())
-        props = {"img_signature": base64.b64encode(signature).decode(),
-                 "img_signature_hash_method": "SHA-256",
-                 "img_signature_key_type": "RSA-PSS",
-                 "img_signature_certificate_uuid": self.cert_uuid}
-        props.update(override)
-        return props
-
-
-@pytest.fixture(scope="module")
-def signer(keystone, barbican):
-    return Signer(keystone)
 
 
 @pytest.fixture

@@ -1,0 +1,166 @@
+"""Nova's own image code against this service (issue 16): nova==34.0.0 in its own venv
+(tools/nova.sh), run through tests/functional/consumers/nova_driver.py with a real Keystone
+token.
+
+- ``nova.virt.images.fetch_to_raw``, what the libvirt driver calls before a boot: Nova's glance
+  client downloads a qcow2 image (checking ``os_hash_value``), Nova's deep format inspection
+  accepts it and qemu-img converts it; the raw file Nova leaves equals the original disk.
+- ``[glance] verify_glance_signatures = True`` with the certificate in a real Barbican: the
+  signed image is accepted; the same image with a signature of other bytes is refused and Nova
+  leaves no file. Bytes changed in the store are refused by the hash check.
+- The snapshot path: the image record with Nova's properties, then the upload; and the
+  zero-byte image of a volume-backed snapshot with ``block_device_mapping``.
+"""
+import hashlib
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.functional.keystone.conftest import keystone_stack
+
+pytestmark = [pytest.mark.keystone, pytest.mark.consumers]
+NOVA_SH = REPO_ROOT / "tools" / "nova.sh"
+DRIVER = REPO_ROOT / "tests" / "functional" / "consumers" / "nova_driver.py"
+
+
+@pytest.fixture(scope="session")
+def nova_python():
+    proc = subprocess.run(["bash", str(NOVA_SH), "venv"], capture_output=True, text=True,
+                          timeout=1800)
+    if proc.returncode != 0:
+        if "pip could not install" in proc.stderr:
+            pytest.skip("tools/nova.sh venv failed: %s" % proc.stderr[-500:])
+        raise RuntimeError("tools/nova.sh venv failed:\n" + proc.stderr[-3000:])
+    return proc.stdout.strip().splitlines()[-1].split("=", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def nova_stack(tmp_path_factory, keystone, barbican):
+    extra = f"\n[barbican]\nauth_endpoint = {keystone.url}/v3\n"
+    with keystone_stack(tmp_path_factory, keystone, "nova", api_extra=extra) as running:
+        yield running
+
+
+@pytest.fixture
+def nova(nova_python, nova_stack, keystone, tmp_path):
+    """Run one action of the driver as the demo user; return its JSON answer."""
+    token, project_id, user_id = keystone.token("demo")
+
+    def run(action, **args):
+        body = {"action": action, "api": nova_stack.api_url, "keystone": keystone.url,
+                "token": token, "project_id": project_id, "user_id": user_id,
+                "instances_path": str(tmp_path), **args}
+        proc = subprocess.run([nova_python, str(DRIVER), json.dumps(body)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.stdout.strip(), proc.stderr[-3000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run
+
+
+@pytest.fixture
+def demo(nova_stack, keystone):
+    return keystone.user(nova_stack.api_url, "demo")
+
+
+@pytest.fixture(scope="module")
+def disk(tmp_path_factory):
+    """A 4 MiB raw disk of random bytes and its qcow2 form (qemu-img)."""
+    root = tmp_path_factory.mktemp("nova-disk")
+    raw, qcow2 = root / "disk.raw", root / "disk.qcow2"
+    raw.write_bytes(os.urandom(4 * 1024 * 1024))
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow2)],
+                   check=True, timeout=60)
+    return raw, qcow2
+
+
+def _upload(demo, data, **props):
+    image = demo.create_image(name="nova-" + uuid.uuid4().hex[:8], disk_format="qcow2",
+                              container_format="bare", **props)
+    assert demo.upload(image["id"], data).status_code == 204
+    return demo.show(image["id"])
+
+
+def test_fetch_to_raw_downloads_checks_and_converts(nova, demo, disk, tmp_path):
+    raw, qcow2 = disk
+    image = _upload(demo, qcow2.read_bytes())
+    dest = tmp_path / "disk"
+    out = nova("fetch_to_raw", image_id=image["id"], dest=str(dest))
+    assert out["ok"], out
+    assert hashlib.md5(dest.read_bytes()).digest() == hashlib.md5(raw.read_bytes()).digest()
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(dest)],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["format"] == "raw"
+    assert not (tmp_path / "disk.part").exists()
+
+
+def test_signed_image_accepted_and_other_signature_refused(nova, demo, disk, signer,
+                                                           tmp_path):
+    raw, qcow2 = disk
+    data = qcow2.read_bytes()
+    image = _upload(demo, data, **signer.properties(data))
+    good = tmp_path / "good"
+    out = nova("fetch_to_raw", image_id=image["id"], dest=str(good), verify_signatures=True)
+    assert out["ok"], out
+    assert good.read_bytes() == raw.read_bytes()
+
+    # the owner points the signature at other bytes: Nova refuses what it downloads
+    other = signer.properties(data + b"other")["img_signature"]
+    resp = demo.patch(f"/v2/images/{image['id']}",
+                      [{"op": "replace", "path": "/img_signature", "value": other}])
+    assert resp.status_code == 200, resp.text
+    bad = tmp_path / "bad"
+    out = nova("fetch_to_raw", image_id=image["id"], dest=str(bad), verify_signatures=True)
+    assert not out["ok"] and out["error"] == "InvalidSignature", out
+    assert not bad.exists() and not (tmp_path / "bad.part").exists()
+
+
+def test_bytes_changed_in_the_store_are_refused(nova, nova_stack, demo, disk, tmp_path):
+    _, qcow2 = disk
+    image = _upload(demo, qcow2.read_bytes())
+    [name] = nova_stack.stored_files(image["id"])
+    path = next(nova_stack.datadir.rglob(name))
+    blob = bytearray(path.read_bytes())
+    blob[-1] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    dest = tmp_path / "disk"
+    out = nova("fetch_to_raw", image_id=image["id"], dest=str(dest))
+    assert not out["ok"], out
+    assert "corrupt" in out["message"].lower() or "checksum" in out["message"].lower(), out
+    assert not dest.exists() and not (tmp_path / "disk.part").exists()
+
+
+def test_snapshot_upload_with_novas_properties(nova, demo, disk):
+    raw, _ = disk
+    props = {"image_type": "snapshot", "instance_uuid": str(uuid.uuid4()),
+             "base_image_ref": str(uuid.uuid4()), "owner_project_name": "demo",
+             "owner_user_name": "demo", "image_location": "snapshot"}
+    out = nova("snapshot", name="snap-" + uuid.uuid4().hex[:6], source=str(raw),
+               properties=props)
+    assert out["ok"], out
+    image = demo.show(out["id"])
+    assert image["status"] == "active" and image["size"] == raw.stat().st_size
+    assert image["checksum"] == hashlib.md5(raw.read_bytes()).hexdigest()
+    assert image["os_hash_value"] == hashlib.sha512(raw.read_bytes()).hexdigest()
+    for key, value in props.items():
+        assert image[key] == value
+    got = demo.get(f"/v2/images/{out['id']}/file")
+    assert got.content == raw.read_bytes()
+
+
+def test_volume_backed_snapshot_is_a_zero_byte_image(nova, demo):
+    bdm = [{"source_type": "snapshot", "destination_type": "volume", "boot_index": 0,
+            "snapshot_id": str(uuid.uuid4()), "volume_size": 1, "device_name": "/dev/vda",
+            "delete_on_termination": False}]
+    props = {"block_device_mapping": json.dumps(bdm), "bdm_v2": "True",
+             "root_device_name": "/dev/vda"}
+    out = nova("snapshot_volume_backed", name="vbs-" + uuid.uuid4().hex[:6],
+               properties=props)
+    assert out["ok"], out
+    image = demo.show(out["id"])
+    assert image["status"] == "active" and image["size"] == 0
+    assert json.loads(image["block_device_mapping"]) == bdm
+    assert image["root_device_name"] == "/dev/vda"
