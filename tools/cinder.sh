@@ -34,7 +34,7 @@ POOL=volumes
 SERVICES="api scheduler volume"
 # Bump when the services' configuration changes: a running Cinder of another version is
 # restarted by start.
-CONF_VERSION=2
+CONF_VERSION=3
 
 log() { echo "[cinder.sh $(date +%H:%M:%S)] $*" >&2; }
 die() { echo "cinder.sh: $*" >&2; exit 1; }
@@ -97,9 +97,17 @@ EOF
     # The volume service calls the image service with the caller's token (volume create
     # --image, upload-to-image), as in a Keystone deployment; the noauth api keeps its own
     # auth_strategy. Its callers without a Keystone token never reach the image service.
+    # Its privileged helpers (format inspection, qemu-img) run as privsep daemons; as root
+    # they need no sudo, and the venv's cinder-rootwrap is not on sudo's path anyway.
     cat >"$STATE/cinder-volume.conf" <<EOF
 [DEFAULT]
 auth_strategy = keystone
+
+[cinder_sys_admin]
+helper_command = $CVENV/bin/privsep-helper --config-file $STATE/cinder.conf --config-file $STATE/cinder-volume.conf
+
+[privsep_osbrick]
+helper_command = $CVENV/bin/privsep-helper --config-file $STATE/cinder.conf --config-file $STATE/cinder-volume.conf
 EOF
     echo "$CONF_VERSION" >"$STATE/conf-version"
 }

@@ -29,13 +29,21 @@ pytest_plugins = ["tests.functional.stores.conftest_rbd"]
 VOLUME_API = {"OpenStack-API-Version": "volume 3.54"}
 
 
+# Cinder keeps the first image endpoint it finds for the life of each process (its glance
+# client wrapper caches the server list), so its image service is always here.
+CINDER_IMAGE_PORT = int(os.environ.get("GLANCE_CLONE_CINDER_IMAGE_PORT", "29292"))
+
+
 @pytest.fixture(scope="module")
 def rbd_stack(tmp_path_factory, keystone, ceph_conf, rbd_driver, cinder_keystone):  # noqa: F811
+    """One stack for Cinder: the rbd store (default) on Cinder's Ceph, and a file store as
+    the seeds lay it out, at CINDER_IMAGE_PORT, in the catalog."""
+    root = tmp_path_factory.mktemp("cinder-stores")
     extra = f"""
 [DEFAULT]
 show_image_direct_url = True
 show_multiple_locations = True
-enabled_backends = ceph:rbd
+enabled_backends = ceph:rbd, local:file
 
 [glance_store]
 default_backend = ceph
@@ -43,14 +51,20 @@ default_backend = ceph
 [ceph]
 rbd_store_ceph_conf = {ceph_conf}
 rbd_store_pool = images
+
+[local]
+filesystem_store_datadir = {root}/local
 """
-    with keystone_stack(tmp_path_factory, keystone, "cinder-rbd", api_extra=extra) as running:
+    with keystone_stack(tmp_path_factory, keystone, "cinder-consumer", api_extra=extra,
+                        api_port=CINDER_IMAGE_PORT) as running:
         with image_catalog(keystone, running.api_url):
             yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def demo_session(keystone):
+    """A new token per test: Cinder caches a token's catalog (keystonemiddleware), and the
+    image endpoint changes between modules."""
     from keystoneauth1 import session
     from keystoneauth1.identity import v3
     return session.Session(auth=v3.Password(
@@ -144,5 +158,34 @@ def test_upload_volume_to_image(rbd_stack, keystone, demo_session, ceph_conf):
         assert image["checksum"] == hashlib.md5(volume_bytes).hexdigest()
         assert image["os_hash_value"] == hashlib.sha512(volume_bytes).hexdigest()
         demo.delete(f"/v2/images/{image_id}")
+    finally:
+        _delete_volume(demo_session, volume_id)
+
+
+def test_volume_from_file_store_qcow2_is_downloaded_and_converted(
+        rbd_stack, keystone, demo_session, ceph_conf, tmp_path):
+    demo = keystone.user(rbd_stack.api_url, "demo")
+    raw, qcow2 = tmp_path / "disk.raw", tmp_path / "disk.qcow2"
+    raw.write_bytes(os.urandom(6 * 1024 * 1024))
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow2)],
+                   check=True, timeout=60)
+    image = demo.create_image(name="cinder-qcow2-" + uuid.uuid4().hex[:6],
+                              disk_format="qcow2", container_format="bare")
+    assert demo.upload(image["id"], qcow2.read_bytes(),
+                       **{"X-Image-Meta-Store": "local"}).status_code == 204
+    assert demo.show(image["id"])["stores"] == "local"
+    resp = _volumes(demo_session, "POST", "/volumes", json={"volume": {
+        "size": 1, "imageRef": image["id"], "name": "from-qcow2"}})
+    assert resp.status_code == 202, resp.text
+    volume_id = resp.json()["volume"]["id"]
+    try:
+        _wait_volume(demo_session, volume_id)
+        info = _rbd(ceph_conf, "info", f"volumes/volume-{volume_id}")
+        assert "parent" not in info   # a copy, not a clone: the bytes came over HTTP
+        volume_bytes = subprocess.run(
+            ["rbd", "-c", ceph_conf, "export", f"volumes/volume-{volume_id}", "-"],
+            capture_output=True, timeout=120).stdout
+        assert volume_bytes[:raw.stat().st_size] == raw.read_bytes()
+        assert volume_bytes[raw.stat().st_size:].count(0) == len(volume_bytes) - raw.stat().st_size
     finally:
         _delete_volume(demo_session, volume_id)
