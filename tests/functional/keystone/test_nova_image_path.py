@@ -10,6 +10,9 @@ token.
   leaves no file. Bytes changed in the store are refused by the hash check.
 - The snapshot path: the image record with Nova's properties, then the upload; and the
   zero-byte image of a volume-backed snapshot with ``block_device_mapping``.
+- With the image in this service's rbd store (the Ceph of tools/ceph.sh): Nova's
+  ``enable_rbd_download`` exports it straight from the RBD location, and the libvirt RBD image
+  backend clones an instance disk from it copy-on-write (``rbd info`` names the parent).
 """
 import hashlib
 import json
@@ -23,6 +26,7 @@ from tests.conftest import REPO_ROOT
 from tests.functional.keystone.conftest import keystone_stack
 
 pytestmark = [pytest.mark.keystone, pytest.mark.consumers]
+pytest_plugins = ["tests.functional.stores.conftest_rbd"]
 NOVA_SH = REPO_ROOT / "tools" / "nova.sh"
 DRIVER = REPO_ROOT / "tests" / "functional" / "consumers" / "nova_driver.py"
 
@@ -164,3 +168,91 @@ def test_volume_backed_snapshot_is_a_zero_byte_image(nova, demo):
     assert image["status"] == "active" and image["size"] == 0
     assert json.loads(image["block_device_mapping"]) == bdm
     assert image["root_device_name"] == "/dev/vda"
+
+
+@pytest.fixture(scope="module")
+def nova_rbd(nova_python, ceph_conf, rbd_driver):
+    """Ceph's rados/rbd bindings linked into Nova's venv, and a "vms" pool for disks."""
+    from pathlib import Path
+    venv = Path(nova_python).parent.parent
+    proc = subprocess.run(["bash", str(REPO_ROOT / "tools" / "ceph.sh"), "start"],
+                          capture_output=True, text=True, timeout=900,
+                          env=dict(os.environ, VENV=str(venv)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pools = subprocess.run(["ceph", "-c", ceph_conf, "osd", "pool", "ls"], capture_output=True,
+                           text=True, timeout=60).stdout.split()
+    if "vms" not in pools:
+        for cmd in (["ceph", "-c", ceph_conf, "osd", "pool", "create", "vms", "8", "8"],
+                    ["ceph", "-c", ceph_conf, "osd", "pool", "set", "vms", "size", "1",
+                     "--yes-i-really-mean-it"],
+                    ["rbd", "-c", ceph_conf, "pool", "init", "vms"]):
+            subprocess.run(cmd, capture_output=True, timeout=120)
+    return ceph_conf
+
+
+@pytest.fixture(scope="module")
+def rbd_stack(tmp_path_factory, keystone, ceph_conf, rbd_driver):
+    extra = f"""
+[DEFAULT]
+show_image_direct_url = True
+show_multiple_locations = True
+enabled_backends = ceph:rbd
+
+[glance_store]
+default_backend = ceph
+
+[ceph]
+rbd_store_ceph_conf = {ceph_conf}
+rbd_store_pool = images
+"""
+    with keystone_stack(tmp_path_factory, keystone, "nova-rbd", api_extra=extra) as running:
+        yield running
+
+
+def _nova_on(nova_python, stack, keystone, tmp_path, action, **args):
+    token, project_id, user_id = keystone.token("demo")
+    body = {"action": action, "api": stack.api_url, "keystone": keystone.url, "token": token,
+            "project_id": project_id, "user_id": user_id, "instances_path": str(tmp_path),
+            **args}
+    proc = subprocess.run([nova_python, str(DRIVER), json.dumps(body)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.stdout.strip(), proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_nova_reads_the_rbd_location_directly(nova_python, nova_rbd, rbd_stack, keystone,
+                                              disk, tmp_path):
+    raw, _ = disk
+    demo = keystone.user(rbd_stack.api_url, "demo")
+    image = demo.create_image(name="nova-rbd-" + uuid.uuid4().hex[:6], disk_format="raw",
+                              container_format="bare")
+    assert demo.upload(image["id"], raw.read_bytes()).status_code == 204
+    dest = tmp_path / "disk"
+    out = _nova_on(nova_python, rbd_stack, keystone, tmp_path, "fetch_to_raw",
+                   image_id=image["id"], dest=str(dest), ceph_conf=nova_rbd)
+    assert out["ok"], out
+    assert "Successfully transferred using rbd" in out["log"], out["log"]
+    assert dest.read_bytes() == raw.read_bytes()
+
+
+def test_libvirt_rbd_backend_clones_the_image(nova_python, nova_rbd, rbd_stack, keystone,
+                                              disk, tmp_path):
+    raw, _ = disk
+    demo = keystone.user(rbd_stack.api_url, "demo")
+    image = demo.create_image(name="nova-clone-" + uuid.uuid4().hex[:6], disk_format="raw",
+                              container_format="bare")
+    assert demo.upload(image["id"], raw.read_bytes()).status_code == 204
+    instance = str(uuid.uuid4())
+    out = _nova_on(nova_python, rbd_stack, keystone, tmp_path, "rbd_clone",
+                   image_id=image["id"], ceph_conf=nova_rbd, pool="vms", instance=instance)
+    assert out["ok"], out
+    name = f"vms/{instance}_disk"
+    try:
+        info = json.loads(subprocess.run(["rbd", "-c", nova_rbd, "info", name, "--format",
+                                          "json"], capture_output=True, text=True,
+                                         timeout=60, check=True).stdout)
+        assert info["parent"]["pool"] == "images"
+        assert info["parent"]["image"] == image["id"]
+        assert info["parent"]["snapshot"] == "snap"
+    finally:
+        subprocess.run(["rbd", "-c", nova_rbd, "rm", name], capture_output=True, timeout=120)
