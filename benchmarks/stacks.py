@@ -73,7 +73,8 @@ def mariadb_database(prefix='glance_bench'):
         conn.close()
 
 
-def _wait_ready(proc, url, log):
+def wait_ready(proc, url, log):
+    """Wait until ``url``/healthcheck answers 200; stop the bench if the process exits."""
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -153,7 +154,7 @@ class Stack:
                                         stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
                                         start_new_session=True)
             self.procs[name] = proc
-            _wait_ready(proc, 'http://127.0.0.1:%d' % port, log)
+            wait_ready(proc, 'http://127.0.0.1:%d' % port, log)
         return self
 
     def stop(self):
