@@ -152,7 +152,7 @@ def rows(lim, this, ref, memory, keystone, scale, memory_mib):
         for name in ('show', 'list', 'create'):
             out.append(R('%s %s / no-auth' % (mode, name), figures[name] / this[name],
                          target=('>=', TARGETS['keystone']), on='this', fmt='%.2f'))
-    for (service, phase), growth in sorted(memory.items()):
+    for (service, phase), growth in memory.items():
         out.append(R('%s RSS growth, %d MiB %s (MiB)' % (service, memory_mib, phase), growth,
                      target=('<=', bench_memory.TARGET_MIB), on='this'))
     return out + list(scale)

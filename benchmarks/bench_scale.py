@@ -153,6 +153,10 @@ def report(result):
     return '\n'.join(lines)
 
 
+def _count(n):
+    return '%dk' % (n // 1000) if n % 1000 == 0 else str(n)
+
+
 def rows(result):
     """Return the table rows: each figure's median growth from smallest to largest size."""
     out = []
@@ -160,8 +164,8 @@ def rows(result):
         sizes = sorted(by_size)
         if len(sizes) < 2:
             continue
-        out.append(table.Row('%s latency %dk / %dk (median)' % (
-            name, sizes[-1] // 1000, sizes[0] // 1000),
+        out.append(table.Row('%s latency %s / %s (median)' % (
+            name, _count(sizes[-1]), _count(sizes[0])),
             by_size[sizes[-1]][0] / by_size[sizes[0]][0], target=('<=', TARGET), on='this',
             fmt='%.2f'))
     return out
