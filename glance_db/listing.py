@@ -81,7 +81,8 @@ def build_list(query, dialect_name, marker_values=None):
     """Build the SELECT of one page of images for the list ``query`` dict."""
     conds = [images.c.deleted == false(), images.c.status != "killed"]
     conds += list_visibility(query["project_id"], query["is_admin"],
-                             query.get("visibility"), query.get("member_status") or "accepted")
+                             query.get("visibility"), query.get("member_status") or "accepted",
+                             per_row=dialect_name == "mysql")
     if query.get("os_hidden") is not None:
         conds.append(images.c.os_hidden == (true() if query["os_hidden"] else false()))
     for flt in query.get("filters") or ():
