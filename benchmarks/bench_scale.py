@@ -2,18 +2,19 @@
 and 100k images, and how much each grows from the smallest catalogue to the largest.
 
 The images are seeded straight into the database through glance_db's tables in bulk (the
-API would take an hour for 100k), growing one catalogue into the next; this service
-(glance-registry + glance-api, 2 workers each, started here over a new MariaDB database)
-answers the requests. The caller is a plain project member, as Nova and most users are:
-its list is the query with the visibility rules and the membership subquery, not an
-admin's. Each figure is ``--samples`` sequential requests on one keep-alive connection
-after a warm-up; median and p95 are printed, the growth ratio (median at the largest ÷
-median at the smallest) is judged against ``TARGET`` and a PNG plot is written.
+API would take an hour for 100k): one new MariaDB database per size, each served by its own
+glance-registry + glance-api (2 workers each), all running at once. The caller is a plain
+project member, as Nova and most users are: its list is the query with the visibility rules
+and the membership subquery, not an admin's. Each figure is ``--samples`` sequential
+requests per size on one keep-alive connection after a warm-up, sent round-robin over the
+sizes ``ROUND`` at a time; median and p95 are printed, the growth ratio (median at the
+largest ÷ median at the smallest) is judged against ``TARGET`` and a PNG plot is written.
 
     .venv/bin/python benchmarks/bench_scale.py --sizes 1000,10000,100000 --plot scale.png
 """
 
 import argparse
+import contextlib
 import datetime
 import os
 import random
@@ -85,20 +86,18 @@ def seed(engine, start, stop):
                     conn.execute(tbl.insert(), batch)
 
 
-def latencies(ep, paths, samples):
-    """Return the seconds of ``samples`` sequential GETs cycling through ``paths``."""
-    conn = ep.connect()
+ROUND = 10   # requests of one figure on one catalogue before moving to the next
+
+
+def latencies(ep, conn, paths, count, offset=0):
+    """Return the seconds of ``count`` sequential GETs on ``conn`` cycling through ``paths``."""
     out = []
-    try:
-        for i in range(samples + 10):
-            start = time.perf_counter()
-            status, body = ep.call(conn, 'GET', paths[i % len(paths)])
-            elapsed = time.perf_counter() - start
-            check(status, body, (200,), paths[i % len(paths)])
-            if i >= 10:   # NOTE: the first ones warm the connection pools and caches
-                out.append(elapsed)
-    finally:
-        conn.close()
+    for i in range(offset, offset + count):
+        path = paths[i % len(paths)]
+        start = time.perf_counter()
+        status, body = ep.call(conn, 'GET', path)
+        out.append(time.perf_counter() - start)
+        check(status, body, (200,), path)
     return out
 
 
@@ -109,34 +108,52 @@ def summary(times):
             ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1e3)
 
 
-def run(args):
-    """Seed each size in turn and measure; return {figure: {size: (median, p95)}}."""
+def _catalogue(cleanup, root, size):
+    """Seed a new database with ``size`` images and run a stack on it; return its figures'
+    (endpoint, connection, {figure: paths})."""
     from glance_db.engine import create_engine
 
+    db_url = cleanup.enter_context(stacks.mariadb_database('glance_scale'))
+    stack = stacks.Stack(root, db_url, 'scale-%d' % size)
+    stack.sync()
+    engine = create_engine(db_url)
+    started = time.monotonic()
+    seed(engine, 0, size)
+    engine.dispose()
+    print('  scale: seeded %d images in %.0f s' % (size, time.monotonic() - started))
+    cleanup.enter_context(stack.running())
+    ep = Endpoint(stack.api_url, headers=CALLER_HEADERS)
+    conn = ep.connect()
+    cleanup.callback(conn.close)
+    # public images (i % 10 == 0) anywhere in the catalogue, as many at every size
+    shows = ['/v2/images/%s' % uuid.UUID(int=i + 1)
+             for i in random.Random(size).sample(range(0, size, 10), 20)]
+    paths = {'image-list limit=20': [LIST_PATH], 'filtered list': [FILTERED_PATH],
+             'image-show': shows}
+    for figure_paths in paths.values():   # NOTE: warms the pools and the caches
+        latencies(ep, conn, figure_paths, ROUND)
+    return ep, conn, paths
+
+
+def run(args):
+    """Measure every size; return {figure: {size: (median, p95)}}.
+
+    Each size has its own database and stack, all running at once, and the requests go
+    round-robin over them ``ROUND`` at a time: on a shared machine the load of the moment
+    then weighs on every size alike instead of on whichever was measured during it.
+    """
     sizes = sorted(int(s) for s in args.sizes.split(','))
-    result = {'image-list limit=20': {}, 'filtered list': {}, 'image-show': {}}
+    times = {}
     with tempfile.TemporaryDirectory(prefix='glance-scale-', dir=args.tmpdir) as root, \
-            stacks.mariadb_database('glance_scale') as db_url:
-        stack = stacks.Stack(root, db_url, 'scale')
-        stack.sync()
-        engine = create_engine(db_url)
-        with stack.running():
-            ep = Endpoint(stack.api_url, headers=CALLER_HEADERS)
-            seeded = 0
-            for size in sizes:
-                started = time.monotonic()
-                seed(engine, seeded, size)
-                print('  scale: seeded %d images in %.0f s' % (size - seeded,
-                                                              time.monotonic() - started))
-                seeded = size
-                # public images (i % 10 == 0) anywhere in the catalogue, as many at every size
-                shows = ['/v2/images/%s' % uuid.UUID(int=i + 1) for i in
-                         random.Random(size).sample(range(0, size, 10), 20)]
-                for name, paths in (('image-list limit=20', [LIST_PATH]),
-                                    ('filtered list', [FILTERED_PATH]),
-                                    ('image-show', shows)):
-                    result[name][size] = summary(latencies(ep, paths, args.samples))
-        engine.dispose()
+            contextlib.ExitStack() as cleanup:
+        catalogues = {size: _catalogue(cleanup, root, size) for size in sizes}
+        for offset in range(0, args.samples, ROUND):
+            for size, (ep, conn, paths) in catalogues.items():
+                for figure, figure_paths in paths.items():
+                    times.setdefault(figure, {}).setdefault(size, []).extend(
+                        latencies(ep, conn, figure_paths, ROUND, offset))
+    result = {figure: {size: summary(t) for size, t in by_size.items()}
+              for figure, by_size in times.items()}
     print(report(result))
     if args.plot:
         plot(result, args.plot)
