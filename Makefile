@@ -48,7 +48,12 @@ keystone-start:
 keystone-stop:
 	bash tools/keystone.sh stop
 
-bench: install
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@
+
+# BENCH_ARGS: see benchmarks/README.md (e.g. --reference URL --keystone --scale).
+bench: install $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
