@@ -8,6 +8,7 @@
 #   tools/galera.sh start    start the three nodes if they are not all up; the last stdout
 #                            line is GALERA_NODES=127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3
 #   tools/galera.sh stop     stop them
+#   tools/galera.sh kill N   kill -9 node N (a node-loss drill); start makes it rejoin
 #   tools/galera.sh status   print each node's wsrep state
 #
 # State (configs, data, logs) in $GALERA_STATE (default /var/tmp/glance-clone-galera).
@@ -104,9 +105,24 @@ do_start() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q mariadb-backup >&2 \
             || die "apt-get could not install mariadb-backup"
     fi
-    local i all=1
-    for i in $NODES; do synced "$i" || all=0; done
+    local i all=1 any=0 pid
+    for i in $NODES; do
+        if synced "$i"; then any=1; else all=0; fi
+    done
     if [ "$all" = 1 ]; then nodes_line; return 0; fi
+    if [ "$any" = 1 ]; then
+        # a lost node rejoins the running cluster (IST, or SST with mariabackup)
+        for i in $NODES; do
+            synced "$i" && continue
+            pid="$(pidof_node "$i")"
+            [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+            rm -f "$STATE/node$i/mysqld.pid"
+            log "node $i rejoins"
+            start_node "$i"
+        done
+        nodes_line
+        return 0
+    fi
     do_stop
     rm -rf "$STATE"
     for i in $NODES; do write_conf "$i"; done
@@ -132,5 +148,9 @@ case "${1:-}" in
     start) flock 9; do_start ;;
     stop) flock 9; do_stop ;;
     status) do_status ;;
-    *) die "usage: $0 start|stop|status" ;;
+    kill)
+        [ -n "${2:-}" ] || die "usage: $0 kill N"
+        pid="$(pidof_node "$2")"
+        [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true ;;
+    *) die "usage: $0 start|stop|status|kill N" ;;
 esac

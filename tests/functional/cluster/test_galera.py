@@ -190,3 +190,25 @@ def test_concurrent_uploads_through_two_nodes(two_stacks):
             shown = user.show(image["id"])
             assert shown["status"] == "active"
             assert shown["checksum"] == hashlib.md5(winner).hexdigest()
+
+
+def test_galera_node_lost_and_rejoined(two_stacks, galera_nodes):
+    """kill -9 of node 3 (no stack uses it): both stacks keep writing through nodes 1 and 2;
+    node 3 rejoins by state transfer and holds every image written meanwhile."""
+    first = User(two_stacks[0].api_url)
+    second = User(two_stacks[1].api_url, project_id=first.project_id)
+    before = [first.create_active(os.urandom(1024))["id"] for _ in range(2)]
+    subprocess.run(["bash", str(GALERA_SH), "kill", "3"], check=True, timeout=60)
+    during = [user.create_active(os.urandom(1024))["id"] for user in (first, second)
+              for _ in range(2)]
+    proc = subprocess.run(["bash", str(GALERA_SH), "start"], capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    db = two_stacks[0].db_url.split("/")[-1].split("?")[0]
+    node3 = sqlalchemy.create_engine(f"mysql+pymysql://root@{galera_nodes[2]}/{db}",
+                                     poolclass=sqlalchemy.pool.NullPool)
+    with node3.connect() as conn:
+        rows = dict(conn.exec_driver_sql(
+            "SELECT id, checksum FROM images WHERE status = 'active'").all())
+    for image_id in before + during:
+        assert rows[image_id] == first.show(image_id)["checksum"]
