@@ -21,7 +21,6 @@ from tests.conftest import REPO_ROOT
 from tests.functional.conftest import Stack, User
 
 KEYSTONE_SH = REPO_ROOT / "tools" / "keystone.sh"
-BARBICAN_SH = REPO_ROOT / "tools" / "barbican.sh"
 GUIDES = REPO_ROOT / "etc" / "install-guide"
 PASSWORD = "secret"
 # user -> project of the accounts tools/keystone.sh creates (domain Default)
@@ -188,18 +187,26 @@ def clean_env(home):
     return env
 
 
+def tool_value(script, command, key):
+    """Run ``tools/<script> <command>``; return the value of its last ``KEY=value`` line.
+
+    Skips the test when the tool could not install what it needs (pip), fails otherwise.
+    """
+    proc = subprocess.run(["bash", str(REPO_ROOT / "tools" / script), command],
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        if "pip could not install" in proc.stderr:
+            pytest.skip("tools/%s %s failed: %s" % (script, command, proc.stderr[-500:]))
+        raise RuntimeError("tools/%s %s failed:\n%s" % (script, command, proc.stderr[-3000:]))
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith(key + "="), proc.stdout
+    return last.split("=", 1)[1]
+
+
 @pytest.fixture(scope="session")
 def barbican(keystone):
     """Start (or find) the real Barbican of tools/barbican.sh; return its URL."""
-    proc = subprocess.run(["bash", str(BARBICAN_SH), "start"], capture_output=True, text=True,
-                          timeout=1800)
-    if proc.returncode != 0:
-        if "pip could not install" in proc.stderr:
-            pytest.skip("tools/barbican.sh start failed: %s" % proc.stderr[-500:])
-        raise RuntimeError("tools/barbican.sh start failed:\n" + proc.stderr[-3000:])
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("BARBICAN_URL="), proc.stdout
-    return last.split("=", 1)[1]
+    return tool_value("barbican.sh", "start", "BARBICAN_URL")
 
 
 class Signer:

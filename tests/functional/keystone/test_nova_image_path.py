@@ -23,23 +23,16 @@ import uuid
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.functional.keystone.conftest import keystone_stack
+from tests.functional.keystone.conftest import keystone_stack, tool_value
 
 pytestmark = [pytest.mark.keystone, pytest.mark.consumers]
 pytest_plugins = ["tests.functional.stores.conftest_rbd"]
-NOVA_SH = REPO_ROOT / "tools" / "nova.sh"
 DRIVER = REPO_ROOT / "tests" / "functional" / "consumers" / "nova_driver.py"
 
 
 @pytest.fixture(scope="session")
 def nova_python():
-    proc = subprocess.run(["bash", str(NOVA_SH), "venv"], capture_output=True, text=True,
-                          timeout=1800)
-    if proc.returncode != 0:
-        if "pip could not install" in proc.stderr:
-            pytest.skip("tools/nova.sh venv failed: %s" % proc.stderr[-500:])
-        raise RuntimeError("tools/nova.sh venv failed:\n" + proc.stderr[-3000:])
-    return proc.stdout.strip().splitlines()[-1].split("=", 1)[1]
+    return tool_value("nova.sh", "venv", "NOVA_PYTHON")
 
 
 @pytest.fixture(scope="module")
@@ -220,13 +213,18 @@ def _nova_on(nova_python, stack, keystone, tmp_path, action, **args):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_nova_reads_the_rbd_location_directly(nova_python, nova_rbd, rbd_stack, keystone,
-                                              disk, tmp_path):
-    raw, _ = disk
+def _raw_image_in_rbd(rbd_stack, keystone, raw):
     demo = keystone.user(rbd_stack.api_url, "demo")
     image = demo.create_image(name="nova-rbd-" + uuid.uuid4().hex[:6], disk_format="raw",
                               container_format="bare")
     assert demo.upload(image["id"], raw.read_bytes()).status_code == 204
+    return image
+
+
+def test_nova_reads_the_rbd_location_directly(nova_python, nova_rbd, rbd_stack, keystone,
+                                              disk, tmp_path):
+    raw, _ = disk
+    image = _raw_image_in_rbd(rbd_stack, keystone, raw)
     dest = tmp_path / "disk"
     out = _nova_on(nova_python, rbd_stack, keystone, tmp_path, "fetch_to_raw",
                    image_id=image["id"], dest=str(dest), ceph_conf=nova_rbd)
@@ -238,10 +236,7 @@ def test_nova_reads_the_rbd_location_directly(nova_python, nova_rbd, rbd_stack, 
 def test_libvirt_rbd_backend_clones_the_image(nova_python, nova_rbd, rbd_stack, keystone,
                                               disk, tmp_path):
     raw, _ = disk
-    demo = keystone.user(rbd_stack.api_url, "demo")
-    image = demo.create_image(name="nova-clone-" + uuid.uuid4().hex[:6], disk_format="raw",
-                              container_format="bare")
-    assert demo.upload(image["id"], raw.read_bytes()).status_code == 204
+    image = _raw_image_in_rbd(rbd_stack, keystone, raw)
     instance = str(uuid.uuid4())
     out = _nova_on(nova_python, rbd_stack, keystone, tmp_path, "rbd_clone",
                    image_id=image["id"], ceph_conf=nova_rbd, pool="vms", instance=instance)
