@@ -27,6 +27,7 @@ STATE="$CACHE/cinder"
 PORT="${CINDER_PORT:-28776}"
 URL="http://127.0.0.1:$PORT/v3"
 KPORT="${CINDER_KEYSTONE_PORT:-28777}"
+IMAGE_PORT="${GLANCE_CLONE_CINDER_IMAGE_PORT:-29292}"
 KURL="http://127.0.0.1:$KPORT/v3"
 CINDER_VERSION=29.0.0
 DB_NAME=glance_clone_cinder
@@ -34,7 +35,7 @@ POOL=volumes
 SERVICES="api scheduler volume"
 # Bump when the services' configuration changes: a running Cinder of another version is
 # restarted by start.
-CONF_VERSION=3
+CONF_VERSION=4
 
 log() { echo "[cinder.sh $(date +%H:%M:%S)] $*" >&2; }
 die() { echo "cinder.sh: $*" >&2; exit 1; }
@@ -79,6 +80,11 @@ host = glance-clone
 # scheduler think the volume service down (NoValidBackend) in the middle of a test run.
 service_down_time = 300
 log_dir = $STATE
+
+# The image service Cinder's tests drive (tests/functional/keystone/
+# test_cinder_image_service.py) listens here; Cinder would otherwise take the first image
+# endpoint of the catalog, which other tests re-point, and keep it for its lifetime.
+glance_api_servers = http://127.0.0.1:$IMAGE_PORT
 
 [database]
 connection = mysql+pymysql://root@127.0.0.1:3306/$DB_NAME?charset=utf8

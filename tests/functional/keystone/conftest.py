@@ -7,9 +7,7 @@ fixture. The stacks' `[keystone_authtoken]` sections are the install guides' own
 import base64
 import contextlib
 import datetime
-import fcntl
 import os
-from pathlib import Path
 import re
 import subprocess
 import uuid
@@ -257,18 +255,3 @@ class Signer:
 def signer(keystone, barbican):
     """A signing key whose certificate the demo user stored in Barbican."""
     return Signer(keystone)
-
-
-@contextlib.contextmanager
-def image_catalog(keystone, image_url):
-    """Point the catalog's image endpoints at ``image_url`` for the with-block.
-
-    The catalog is shared by every test process (and tempest); consumers that find the image
-    service there (Cinder, Horizon) hold this machine-wide lock while they use it.
-    """
-    cache = Path(os.environ.get("GLANCE_CLONE_CACHE", Path.home() / ".cache" / "glance-clone"))
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / "image-catalog.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        keystone.register(image_url)
-        yield

@@ -1,16 +1,12 @@
 """Cinder's image service against this service (issue 16): the real Cinder 29 of
-tools/cinder.sh (its Keystone-auth api, RBD volumes on the Ceph of tools/ceph.sh) finds this
-service in the Keystone catalog, as a deployment does.
+tools/cinder.sh (its Keystone-auth api, RBD volumes on the Ceph of tools/ceph.sh) with the
+caller's Keystone token; Cinder's ``glance_api_servers`` names this service's fixed port.
 
 - ``volume create --image``: the image lives in this service's rbd store on the same Ceph
   cluster and this service shows its direct URL and locations, so Cinder's RBD driver makes the
   volume a copy-on-write clone of the image's snapshot (``rbd info`` names the parent).
 - ``image create --volume`` (upload-to-image): the volume's bytes become an active image here,
   with the checksum and ``os_hash_value`` of those bytes.
-
-The catalog has one image endpoint; the tests that point it somewhere hold the
-``image-catalog`` lock (tests.functional.keystone.conftest.image_catalog) for as long as
-they need it.
 """
 import hashlib
 import json
@@ -21,7 +17,7 @@ import uuid
 
 import pytest
 
-from tests.functional.keystone.conftest import PASSWORD, image_catalog, keystone_stack
+from tests.functional.keystone.conftest import PASSWORD, keystone_stack
 from tests.functional.stores.test_contract_cinder import cinder_keystone, cinder_url  # noqa: F401
 
 pytestmark = [pytest.mark.keystone, pytest.mark.consumers]
@@ -29,8 +25,8 @@ pytest_plugins = ["tests.functional.stores.conftest_rbd"]
 VOLUME_API = {"OpenStack-API-Version": "volume 3.54"}
 
 
-# Cinder keeps the first image endpoint it finds for the life of each process (its glance
-# client wrapper caches the server list), so its image service is always here.
+# Cinder's glance_api_servers (tools/cinder.sh): a fixed port, since Cinder keeps the first
+# image endpoint it finds for the life of each process, and the catalog's changes.
 CINDER_IMAGE_PORT = int(os.environ.get("GLANCE_CLONE_CINDER_IMAGE_PORT", "29292"))
 
 
@@ -57,14 +53,12 @@ filesystem_store_datadir = {root}/local
 """
     with keystone_stack(tmp_path_factory, keystone, "cinder-consumer", api_extra=extra,
                         api_port=CINDER_IMAGE_PORT) as running:
-        with image_catalog(keystone, running.api_url):
-            yield running
+        yield running
 
 
 @pytest.fixture
 def demo_session(keystone):
-    """A new token per test: Cinder caches a token's catalog (keystonemiddleware), and the
-    image endpoint changes between modules."""
+    """A new token per test (Cinder caches what it learnt of a token)."""
     from keystoneauth1 import session
     from keystoneauth1.identity import v3
     return session.Session(auth=v3.Password(
