@@ -131,12 +131,34 @@ do_start() {
         port="$(cat "$STATE/port" 2>/dev/null || true)"
         if [ -z "$port" ] || port_busy "$port"; then port="$(free_port)"; fi
     fi
-    port_busy "$port" && die "port $port on $HOST is already in use"
+    # NOTE: a remembered or probed port may be taken (by any socket) before Django binds it;
+    # unless HORIZON_PORT fixes it, try another.
+    local attempt
+    for attempt in 1 2 3; do
+        launch "$port" && break
+        if [ -n "${HORIZON_PORT:-}" ] || [ "$attempt" = 3 ] \
+                || ! tail -n 3 "$STATE/horizon.log" | grep -q "port is already in use"; then
+            tail -n 30 "$STATE/horizon.log" >&2
+            die "horizon did not start on port $port"
+        fi
+        port="$(free_port)"
+    done
+    running || { tail -n 30 "$STATE/horizon.log" >&2; die "horizon did not answer on port $port"; }
+    echo "HORIZON_URL=http://$HOST:$port"
+}
+
+# launch PORT -> 0 once this mode's Horizon answers on PORT; 1 if it exited or never answered.
+launch() {
+    local port="$1" pid
+    if port_busy "$port"; then
+        echo "horizon.sh: port $port is already in use" >> "$STATE/horizon.log"
+        return 1
+    fi
     echo "$port" > "$STATE/port"
     log "starting horizon ($MODE uploads) on http://$HOST:$port (log $STATE/horizon.log)"
     # Django's own server: threaded, serves the static files (--insecure: with DEBUG off).
-    # The marker rides in argv (a harmless -c) so that stop never kills a stranger.
-    # setsid: its own process group (pgid = pid); exec keeps the pid we record.
+    # The marker rides in argv (dropped before Django parses it) so that stop never kills a
+    # stranger. setsid: its own process group (pgid = pid); exec keeps the pid we record.
     (cd "$STATE" && export PYTHONPATH="$STATE" \
         DJANGO_SETTINGS_MODULE=openstack_dashboard.settings && exec setsid \
         "$HVENV/bin/python" -c "$RUN_DJANGO" "$MARKER" \
@@ -146,11 +168,10 @@ do_start() {
     echo "$pid" > "$STATE/horizon.pid"
     for _ in $(seq 1 240); do
         curl -sf -o /dev/null -m 10 "http://$HOST:$port/auth/login/" && break
-        kill -0 "$pid" 2>/dev/null || { tail -n 30 "$STATE/horizon.log" >&2; die "horizon exited"; }
+        kill -0 "$pid" 2>/dev/null || { rm -f "$STATE/horizon.pid"; return 1; }
         sleep 0.5
     done
-    running || { tail -n 30 "$STATE/horizon.log" >&2; die "horizon did not answer on port $port"; }
-    echo "HORIZON_URL=http://$HOST:$port"
+    running || { do_stop_quiet; return 1; }
 }
 
 do_stop_quiet() {
