@@ -6,6 +6,7 @@ Chromium and chromedriver are Debian's (`tools/horizon.sh browser`), driven by s
 Every test leaves `screenshot.png` in its tmp_path, on success and on failure.
 """
 import contextlib
+import json
 import subprocess
 import time
 
@@ -66,9 +67,32 @@ def hz_stack(tmp_path_factory, keystone, horizons):  # noqa: F811 (fixture)
     try:
         running.start()
         keystone.register(running.api_url)
+        load_metadefs(keystone.user(running.api_url, "admin"))
         yield running
     finally:
         running.stop()
+
+
+# NOTE: one namespace of Glance's etc/metadefs/compute-libvirt-image.json, abridged, as
+# deployments have them from `glance-manage db_load_metadefs`: with no namespace for images,
+# Horizon 27's namespace view fails (a pool of zero workers, 500) behind every image dialog.
+LIBVIRT_NAMESPACE = {
+    "namespace": "OS::Compute::LibvirtImage", "display_name": "libvirt Driver Options for Images",
+    "description": "The libvirt compute driver options.", "visibility": "public",
+    "protected": True,
+    "resource_type_associations": [{"name": "OS::Glance::Image", "prefix": "hw_"}],
+    "properties": {
+        "disk_bus": {"title": "Disk Bus", "description": "Specifies the type of disk "
+                     "controller to attach disk devices to.", "type": "string",
+                     "enum": ["scsi", "virtio", "uml", "xen", "ide", "usb", "fdc", "sata"]},
+    },
+}
+
+
+def load_metadefs(admin):
+    """Create the images' metadef namespace, as `glance-manage db_load_metadefs` would."""
+    resp = admin.post("/v2/metadefs/namespaces", json=LIBVIRT_NAMESPACE)
+    assert resp.status_code == 201, resp.text
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -101,6 +125,8 @@ def chrome(chromium, tmp_path_factory, horizons):
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                 "--disable-gpu", "--window-size=1600,1000", "--lang=en-US"):
         options.add_argument(arg)
+    # the Network events tell which requests the browser itself sent (Page.requests_to)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     log = tmp_path_factory.mktemp("chromedriver") / "chromedriver.log"
     service = Service(executable_path=chromium[1], log_output=str(log))
     try:
@@ -121,6 +147,7 @@ def browser(chrome, tmp_path, horizon_url):
     from selenium.common.exceptions import WebDriverException
 
     page = Page(chrome, horizon_url)
+    chrome.get_log("performance")   # drop the events of the tests before
     try:
         yield page
     finally:
@@ -189,6 +216,11 @@ class Page:
         from selenium.webdriver.support.ui import Select
         Select(self.find(css)).select_by_visible_text(label)
 
+    def toasts(self):
+        """Return the texts of the notifications (toasts) shown now."""
+        return [t.text.strip() for t in self.driver.find_elements("css selector", "toast .alert")
+                if t.is_displayed()]
+
     def text(self):
         return self.driver.find_element("tag name", "body").text
 
@@ -207,6 +239,25 @@ class Page:
         # the user menu names who is logged in
         self.find_xpath("//*[contains(@class, 'dropdown-toggle')][normalize-space(.)=%s]"
                         % xpath_literal(user))
+
+    def requests_to(self, base_url):
+        """Return [(method, url, status, request headers)] the browser sent to ``base_url``.
+
+        Reads (and so drops) the Network events logged since the last call.
+        """
+        sent, status = {}, {}
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            params = message.get("params", {})
+            if message["method"] == "Network.requestWillBeSent":
+                request = params["request"]
+                if request["url"].startswith(base_url):
+                    sent[params["requestId"]] = (request["method"], request["url"],
+                                                 request.get("headers", {}))
+            elif message["method"] == "Network.responseReceived":
+                status[params["requestId"]] = params["response"]["status"]
+        return [(method, url, status.get(rid), headers)
+                for rid, (method, url, headers) in sent.items()]
 
     def logout(self):
         """Forget the session: leave the page, then drop every cookie.
