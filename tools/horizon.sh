@@ -12,8 +12,9 @@
 #   tools/horizon.sh browser         install Debian's chromium and chromium-driver if missing
 #                                    (apt-get, as root); print the chromium path
 #
-# Horizon finds the image service in the Keystone catalog: point it at a glance-api with
-# `tools/keystone.sh register IMAGE_URL`. For `direct` uploads the browser sends the bytes to
+# Horizon finds the image service in the Keystone catalog, in region $HORIZON_SERVICES_REGION
+# (default RegionOne): point it at a glance-api with `tools/keystone.sh register IMAGE_URL
+# [REGION]`. A running Horizon started with another Keystone or region is restarted. For `direct` uploads the browser sends the bytes to
 # that api itself, which then needs `[cors] allowed_origin = <this HORIZON_URL>`.
 #
 # State (local_settings.py, pid, port, log) lives in $GLANCE_CLONE_CACHE/horizon/MODE/
@@ -56,6 +57,17 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+REGION="${HORIZON_SERVICES_REGION:-RegionOne}"
+
+# keystone_for_region URL -> URL, with localhost for 127.0.0.1 unless REGION is RegionOne.
+# NOTE: after login Horizon takes its services' region from the catalog's identity endpoint
+# whose URL equals OPENSTACK_KEYSTONE_URL (RegionOne's, made by keystone.sh bootstrap), and
+# only when none does from DEFAULT_SERVICE_REGIONS: another spelling of the same address
+# lets REGION win.
+keystone_for_region() {
+    if [ "$REGION" = RegionOne ]; then echo "$1"; else echo "${1/127.0.0.1/localhost}"; fi
+}
+
 # write_settings DIR KEYSTONE_URL MODE -> DIR/local/local_settings.py, which Horizon's
 # settings.py imports as `local.local_settings` (DIR comes first on PYTHONPATH).
 write_settings() {
@@ -66,11 +78,13 @@ write_settings() {
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 SECRET_KEY = "glance-clone-horizon-test-only"
-OPENSTACK_KEYSTONE_URL = "$2/v3"
+OPENSTACK_KEYSTONE_URL = "$(keystone_for_region "$2")/v3"
 OPENSTACK_KEYSTONE_DEFAULT_DOMAIN = "Default"
 OPENSTACK_KEYSTONE_DEFAULT_ROLE = "member"
-# The image service comes from the catalog (interface public): one region, RegionOne.
+# The image service comes from the catalog: interface public, this region (identity may
+# be in another).
 OPENSTACK_ENDPOINT_TYPE = "publicURL"
+DEFAULT_SERVICE_REGIONS = {"*": "$REGION"}
 HORIZON_IMAGES_UPLOAD_MODE = "$3"
 # Sessions and caches in the process (Horizon's default wants memcached on :11211).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -116,15 +130,16 @@ keystone_url() {
 }
 
 do_start() {
-    if running; then
+    local ks port pid
+    ks="$(keystone_url)"
+    [ -n "$ks" ] || die "no Keystone (tools/keystone.sh start failed)"
+    if running && [ "$(cat "$STATE/started-with" 2>/dev/null)" = "$ks $REGION" ]; then
         echo "HORIZON_URL=http://$HOST:$(cat "$STATE/port")"
         return 0
     fi
     build_venv
-    local ks port pid
-    ks="$(keystone_url)"
-    [ -n "$ks" ] || die "no Keystone (tools/keystone.sh start failed)"
     do_stop_quiet
+    echo "$ks $REGION" > "$STATE/started-with"
     write_settings "$STATE" "$ks" "$MODE"
     port="${HORIZON_PORT:-}"
     if [ -z "$port" ]; then

@@ -1,16 +1,20 @@
 """Horizon (tools/horizon.sh) against a keystone-flavor stack, driven by headless Chromium.
 
 One stack and one Horizon per upload mode serve the whole module: the stack is the Keystone
-catalog's image endpoint (RegionOne) and allows the `direct` Horizon's origin in `[cors]`.
+catalog's image endpoint in a region of its own (REGION: RegionOne's belongs to whoever
+registered last, tempest or other stacks sharing this Keystone) and allows the `direct`
+Horizon's origin in `[cors]`.
 Chromium and chromedriver are Debian's (`tools/horizon.sh browser`), driven by selenium.
 Every test leaves `screenshot.png` in its tmp_path, on success and on failure.
 """
 import contextlib
 import json
+import os
 import subprocess
 import time
 
 import pytest
+import requests
 
 from tests.conftest import REPO_ROOT
 from tests.functional.keystone.conftest import KeystoneStack, keystone  # noqa: F401 (fixture)
@@ -21,10 +25,13 @@ PASSWORD = "secret"
 WAIT = 60
 
 
-def horizon_sh(*args, timeout=120):
+REGION = "glance-clone-horizon"
+
+
+def horizon_sh(*args, timeout=120, env=None):
     """Run tools/horizon.sh; return the finished process."""
     return subprocess.run(["bash", str(HORIZON_SH), *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +47,10 @@ def chromium():
 def horizons(keystone):  # noqa: F811 (fixture)
     """Start one Horizon per upload mode; return {mode: url}. Stopped after the module."""
     urls = {}
+    env = dict(os.environ, KEYSTONE_URL=keystone.url, HORIZON_SERVICES_REGION=REGION)
     try:
         for mode in MODES:
-            proc = horizon_sh("start", mode, timeout=1800)
+            proc = horizon_sh("start", mode, timeout=1800, env=env)
             if proc.returncode != 0:
                 if "pip could not install" in proc.stderr:
                     pytest.skip("tools/horizon.sh start failed: %s" % proc.stderr[-500:])
@@ -66,11 +74,22 @@ def hz_stack(tmp_path_factory, keystone, horizons):  # noqa: F811 (fixture)
     running.api_extra += "\n[cors]\nallowed_origin = %s\n" % horizons["direct"]
     try:
         running.start()
-        keystone.register(running.api_url)
+        keystone.register(running.api_url, REGION)
         load_metadefs(keystone.user(running.api_url, "admin"))
         yield running
     finally:
+        unregister(keystone, REGION)
         running.stop()
+
+
+def unregister(keystone, region):  # noqa: F811 (the fixture, passed in)
+    """Delete the catalog's endpoints in ``region``: the stack behind them is going away."""
+    headers = {"X-Auth-Token": keystone.token("admin")[0]}
+    resp = requests.get(keystone.url + "/v3/endpoints", headers=headers, timeout=60)
+    for endpoint in resp.json()["endpoints"]:
+        if endpoint.get("region_id") == region:
+            requests.delete(keystone.url + "/v3/endpoints/" + endpoint["id"], headers=headers,
+                            timeout=60)
 
 
 # NOTE: one namespace of Glance's etc/metadefs/compute-libvirt-image.json, abridged, as
