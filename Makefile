@@ -19,13 +19,11 @@ install: $(STAMP)
 run: install
 	RUN_DIR=$(RUN_DIR) VENV=$(VENV) bash tools/run.sh
 
-# --dist loadgroup: the tests of one xdist_group (the Horizon module: one catalog image
-# endpoint, one Horizon per mode) run on one worker; the rest spread as with --dist load.
 test: install
 	bash tools/ensure-services.sh
 	$(BIN)/ruff check glance_api glance_registry glance_db glance_server stores migrations tests benchmarks
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS) tests
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests
 
 unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -18,6 +18,7 @@
 # that api itself, which then needs `[cors] allowed_origin = <this HORIZON_URL>`.
 #
 # State (local_settings.py, pid, port, log) lives in $GLANCE_CLONE_CACHE/horizon/MODE/
+# (MODE-$HORIZON_INSTANCE/ when that is set: another instance, e.g. one per test worker)
 # (default ~/.cache/glance-clone), the venv (with the collected, pre-compressed static files)
 # in $GLANCE_CLONE_CACHE/horizon-venv. Keystone: $KEYSTONE_URL, else tools/keystone.sh start.
 # Port: $HORIZON_PORT, else a free port picked at first start and remembered.
@@ -40,7 +41,8 @@ port_busy() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
 MODE="${2:-legacy}"
 case "$MODE" in legacy|direct) ;; *) die "MODE must be legacy or direct, not '$MODE'" ;; esac
-STATE="$CACHE/horizon/$MODE"
+# HORIZON_INSTANCE names another pair of Horizons (the tests run one per xdist worker).
+STATE="$CACHE/horizon/$MODE${HORIZON_INSTANCE:+-$HORIZON_INSTANCE}"
 
 # running -> 0 if the pid file names a live Horizon of ours that answers on the saved port.
 running() {

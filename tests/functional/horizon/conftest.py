@@ -1,11 +1,12 @@
 """Horizon (tools/horizon.sh) against a keystone-flavor stack, driven by headless Chromium.
 
-One stack and one Horizon per upload mode serve the whole module: the stack is the Keystone
-catalog's image endpoint in a region of its own (REGION: RegionOne's belongs to whoever
-registered last, tempest or other stacks sharing this Keystone) and allows the `direct`
-Horizon's origin in `[cors]`.
-Chromium and chromedriver are Debian's (`tools/horizon.sh browser`), driven by selenium.
-Every test leaves `screenshot.png` in its tmp_path, on success and on failure.
+One stack and one Horizon per upload mode serve the whole session of an xdist worker (not
+the module: xdist may run other modules' tests in between, which would tear module fixtures
+down). The stack is the Keystone catalog's image endpoint in a region of the worker's own
+(REGION: RegionOne's belongs to whoever registered last, tempest or other stacks sharing
+this Keystone) and allows the `direct` Horizon's origin in `[cors]`. Chromium and
+chromedriver are Debian's (`tools/horizon.sh browser`), driven by selenium. Every test
+leaves `screenshot.png` and `page.html` in its tmp_path, on success and on failure.
 """
 import contextlib
 import json
@@ -25,7 +26,10 @@ PASSWORD = "secret"
 WAIT = 60
 
 
-REGION = "glance-clone-horizon"
+# NOTE: xdist may split this module over both workers (its loadgroup ignores xdist_group
+# under pytest 9): each worker runs its own Horizons, stack and region.
+INSTANCE = os.environ.get("PYTEST_XDIST_WORKER", "master")
+REGION = "glance-clone-horizon-" + INSTANCE
 
 
 def horizon_sh(*args, timeout=120, env=None):
@@ -43,11 +47,12 @@ def chromium():
     return proc.stdout.strip().splitlines()[-1], "/usr/bin/chromedriver"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def horizons(keystone):  # noqa: F811 (fixture)
-    """Start one Horizon per upload mode; return {mode: url}. Stopped after the module."""
+    """Start one Horizon per upload mode; return {mode: url}. Stopped at the end."""
     urls = {}
-    env = dict(os.environ, KEYSTONE_URL=keystone.url, HORIZON_SERVICES_REGION=REGION)
+    env = dict(os.environ, KEYSTONE_URL=keystone.url, HORIZON_SERVICES_REGION=REGION,
+               HORIZON_INSTANCE=INSTANCE)
     try:
         for mode in MODES:
             proc = horizon_sh("start", mode, timeout=1800, env=env)
@@ -62,10 +67,10 @@ def horizons(keystone):  # noqa: F811 (fixture)
         yield urls
     finally:
         for mode in MODES:
-            horizon_sh("stop", mode)
+            horizon_sh("stop", mode, env=env)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hz_stack(tmp_path_factory, keystone, horizons):  # noqa: F811 (fixture)
     """A keystone-flavor stack, the catalog's image endpoint, open to the direct Horizon."""
     root = tmp_path_factory.mktemp("hz-stack")
@@ -132,9 +137,9 @@ def api(hz_stack, keystone):  # noqa: F811 (fixture)
     return lambda name: keystone.user(hz_stack.api_url, name)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chrome(chromium, tmp_path_factory, horizons):
-    """A headless Chromium (selenium) shared by the tests of one module."""
+    """A headless Chromium (selenium) shared by the tests."""
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service

