@@ -139,7 +139,7 @@ def api(hz_stack, keystone):  # noqa: F811 (fixture)
 
 @pytest.fixture(scope="session")
 def chrome(chromium, tmp_path_factory, horizons):
-    """A headless Chromium (selenium) shared by the tests."""
+    """Return a function starting a headless Chromium (selenium); skip if it cannot start."""
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
@@ -151,44 +151,44 @@ def chrome(chromium, tmp_path_factory, horizons):
         options.add_argument(arg)
     # the Network events tell which requests the browser itself sent (Page.requests_to)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    log = tmp_path_factory.mktemp("chromedriver") / "chromedriver.log"
-    service = Service(executable_path=chromium[1], log_output=str(log))
-    try:
-        driver = webdriver.Chrome(service=service, options=options)
-    except WebDriverException as exc:
-        print("SKIP: chromium does not start: %s" % exc.msg)
-        pytest.skip("chromium does not start: %s" % exc.msg)
-    driver.set_page_load_timeout(WAIT)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    logs = tmp_path_factory.mktemp("chromedriver")
+
+    def start():
+        service = Service(executable_path=chromium[1],
+                          log_output=str(logs / "chromedriver.log"))
+        try:
+            driver = webdriver.Chrome(service=service, options=options)
+        except WebDriverException as exc:
+            print("SKIP: chromium does not start: %s" % exc.msg)
+            pytest.skip("chromium does not start: %s" % exc.msg)
+        driver.set_page_load_timeout(WAIT)
+        return driver
+    start().quit()   # skip early, once, if the browser cannot start
+    return start
 
 
 @pytest.fixture
 def browser(chrome, tmp_path, horizon_url):
-    """The shared Chromium on this test's Horizon; saves tmp_path/screenshot.png at the end."""
+    """A new Chromium on this test's Horizon; saves tmp_path/screenshot.png at the end."""
     from selenium.common.exceptions import WebDriverException
 
     page = Page(chrome, horizon_url)
-    chrome.get_log("performance")   # drop the events of the tests before
     try:
         yield page
     finally:
         with contextlib.suppress(WebDriverException):
-            chrome.save_screenshot(str(tmp_path / "screenshot.png"))
+            page.driver.save_screenshot(str(tmp_path / "screenshot.png"))
         with contextlib.suppress(WebDriverException):
-            (tmp_path / "page.html").write_text(chrome.page_source)
-        # the next test may log in as another user, or on the other mode's Horizon
-        with contextlib.suppress(WebDriverException):
-            page.logout()
+            (tmp_path / "page.html").write_text(page.driver.page_source)
+        page.driver.quit()
 
 
 class Page:
     """The browser on one Horizon, with the few gestures the tests make."""
 
-    def __init__(self, driver, base_url):
-        self.driver = driver
+    def __init__(self, start, base_url):
+        self.start = start
+        self.driver = start()
         self.base_url = base_url
 
     def open(self, path):
@@ -284,13 +284,14 @@ class Page:
                 for rid, (method, url, headers) in sent.items()]
 
     def logout(self):
-        """Forget the session: leave the page, then drop every cookie.
+        """Forget the session: go on in a new browser.
 
-        NOTE: Horizon keeps the session in a signed cookie, which the answer to an XHR
-        still in flight would set again: leave the page before dropping it.
+        NOTE: Horizon keeps the session in a signed cookie, which the answer to an XHR still
+        in flight when the cookies are dropped can set again (seen: the next user's page then
+        asked with the previous user's token); a new browser has no such stragglers.
         """
-        self.driver.get("about:blank")
-        self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        self.driver.quit()
+        self.driver = self.start()
 
     def row(self, name, timeout=WAIT):
         """Wait for the images table row naming ``name``; return its cell texts."""
