@@ -57,7 +57,12 @@ horizon-start:
 horizon-stop:
 	bash tools/horizon.sh stop $(MODE)
 
-bench: install
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@
+
+# BENCH_ARGS: see benchmarks/README.md (e.g. --reference URL --keystone --scale).
+bench: install $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:

@@ -1,342 +1,268 @@
-"""Benchmark a Glance endpoint's data path and metadata calls against the machine's limits.
+"""Benchmark this service, and Glance 33 beside it, and print one table of figures and targets.
 
-Prints, in one run: md5 / sha512 / disk-write (write + fsync) / parallel md5+sha512 MB/s of
-this machine and of the upload's work in a bare pipeline (limits.bare_pipeline_mbps); upload and
-download MB/s of a generated image, through v2 and (when the endpoint serves it) v1;
-image-show and image-list(limit=20) requests/s with C concurrent keep-alive clients; then
-the ratios the project targets. Everything is bounded
-in count and time; it only talks to --endpoint (meant to be loopback) and removes the
-images it created.
+In one run: this machine's limits for the data path (md5, sha512, disk write, the bare
+receive-hash-write pipeline of limits.bare_pipeline_mbps); upload and download MB/s of a
+generated image (v2, and v1 where served); image-show, list(limit=20), a filtered list and
+image-create requests/s with C keep-alive clients; with ``--reference URL`` the same figures
+of a running Glance 33 (benchmarks/glance33_server.py); with ``--keystone`` show, list and
+create with `flavor = keystone` against the real Keystone, without and with memcached, as
+ratios to the no-auth figures; api and registry RSS during a big upload and download
+(``--memory-mib``); with ``--scale`` the latency growth of benchmarks/bench_scale.py.
 
-    .venv/bin/python benchmarks/bench.py --endpoint http://127.0.0.1:9292 --size-mib 1024
+Without ``--endpoint`` the bench starts this service itself (2 workers each, MariaDB on
+127.0.0.1:3306, file store in a temporary directory) and removes everything at the end.
+Everything is bounded in count and time; it only talks to loopback.
+
+    .venv/bin/python benchmarks/bench.py --size-mib 1024 --reference http://127.0.0.1:9393
 """
 
 import argparse
-import http.client
-import ipaddress
+import contextlib
 import json
-import multiprocessing
 import os
-import socket
 import sys
-import time
-import urllib.parse
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import limits  # noqa: E402
+from benchmarks import bench_memory, images, limits, stacks, table  # noqa: E402
+from benchmarks.http_load import Endpoint, check, delete_all, measure_rps  # noqa: E402
 
-# Real Glance 33.0.0 measured on this machine kind (api + MariaDB, 2 cores).
-GLANCE_SHOW_RPS = 191
-GLANCE_LIST_RPS = 45
-TARGETS = {'upload': 0.9, 'download': 3.0, 'show': 950 / GLANCE_SHOW_RPS,
-           'list': 225 / GLANCE_LIST_RPS,
-           'v1': 0.9}   # v1 upload and download within 10 % of v2's (issue 15)
 LIST_PATH = '/v2/images?limit=20'
+# NOTE: the list images below are private qcow2: the filter matches a full page of them,
+# and at scale (bench_scale) a fraction of the catalogue.
+FILTERED_PATH = '/v2/images?limit=20&visibility=private&disk_format=qcow2'
+CREATE_BODY = {'name': 'bench-create', 'disk_format': 'raw', 'container_format': 'bare'}
+TARGETS = {'show': 5.0, 'list': 5.0,      # × Glance 33 (issue 2)
+           'upload/bare': 0.95,           # issue 14
+           'download/upload': 3.0,
+           'v1': 0.9,                     # v1 within 10 % of v2 (issue 15)
+           'keystone': 0.75}              # keystone ÷ no-auth, same run (issue 14)
 
 
-def _is_loopback(host):
-    try:
-        return all(ipaddress.ip_address(info[4][0]).is_loopback
-                   for info in socket.getaddrinfo(host, None))
-    except (OSError, ValueError):
-        return False
+def metadata_figures(ep, args):
+    """Return {'show', 'list', 'filtered', 'create'} requests/s of ``ep``.
 
-
-class Endpoint:
-    """Where to send requests, and the headers every request carries."""
-
-    def __init__(self, url, token=None, timeout=120):
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme != 'http':
-            raise SystemExit('only http:// endpoints are supported')
-        self.host, self.port = parts.hostname, parts.port or 80
-        if not _is_loopback(self.host):
-            raise SystemExit('refusing to benchmark %s: loopback endpoints only' % self.host)
-        self.prefix = parts.path.rstrip('/')
-        self.timeout = timeout
-        self.headers = {'X-Auth-Token': token} if token else {}
-
-    def connect(self):
-        """Return a new keep-alive connection."""
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-
-    def call(self, conn, method, path, body=None, headers=None):
-        """Send one request on ``conn``; return (status, body bytes)."""
-        all_headers = dict(self.headers, **(headers or {}))
-        if body is not None:
-            body = json.dumps(body).encode()
-            all_headers.setdefault('Content-Type', 'application/json')
-        for attempt in (1, 2):
-            try:
-                conn.request(method, self.prefix + path, body=body, headers=all_headers)
-                resp = conn.getresponse()
-                return resp.status, resp.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # NOTE: the server closed an idle keep-alive connection; http.client
-                # reconnects on the next request.
-                conn.close()
-                if attempt == 2:
-                    raise
-
-
-def _check(status, body, expected, what):
-    if status not in expected:
-        raise SystemExit('%s failed: HTTP %s %s' % (what, status, body[:300]))
-
-
-def create_image(ep, conn, name):
-    """Create a raw/bare image; return its id."""
-    status, body = ep.call(conn, 'POST', '/v2/images', {
-        'name': name, 'disk_format': 'raw', 'container_format': 'bare'})
-    _check(status, body, (201,), 'image create')
-    return json.loads(body)['id']
-
-
-def upload(ep, image_id, size):
-    """Stream ``size`` generated bytes to the image in 1 MiB sends; return MB/s."""
-    status, body, elapsed = _send_image(ep, 'PUT', '/v2/images/%s/file' % image_id, size, {})
-    _check(status, body, (204,), 'upload')
-    return size / elapsed / 1e6
-
-
-V1_CREATE = {'x-image-meta-name': 'bench-upload-v1', 'x-image-meta-disk_format': 'raw',
-             'x-image-meta-container_format': 'bare'}
-
-
-def upload_v1(ep, size):
-    """Create an image with its data in one Images API v1 POST; return (id, MB/s).
-
-    Returns (None, None) when the endpoint serves no v1 (``enable_v1_api = False``).
+    Creates one image to show and 20 private qcow2 images to list, and deletes them (and
+    every image the create load made) at the end.
     """
     conn = ep.connect()
+    created = []
     try:
-        status, _ = ep.call(conn, 'GET', '/v1/images')
+        show_id = images.create_image(ep, conn, 'bench-show')
+        created.append(show_id)
+        for i in range(20):
+            status, body = ep.call(conn, 'POST', '/v2/images', {
+                'name': 'bench-list-%d' % i, 'disk_format': 'qcow2',
+                'container_format': 'bare', 'visibility': 'private'})
+            check(status, body, (201,), 'list image create')
+            created.append(json.loads(body)['id'])
+        load = (args.requests, args.concurrency, args.time_limit)
+        out = {'show': measure_rps(ep, '/v2/images/%s' % show_id, *load)[0],
+               'list': measure_rps(ep, LIST_PATH, *load)[0],
+               'filtered': measure_rps(ep, FILTERED_PATH, *load)[0]}
+        out['create'], new = measure_rps(ep, '/v2/images', args.create_requests,
+                                         args.concurrency, args.time_limit, 'POST',
+                                         CREATE_BODY)
+        created += new
     finally:
         conn.close()
-    if status != 200:
-        return None, None
-    status, body, elapsed = _send_image(ep, 'POST', '/v1/images', size, V1_CREATE)
-    _check(status, body, (201,), 'v1 upload')
-    return json.loads(body)['image']['id'], size / elapsed / 1e6
+        delete_all(ep, created)
+    return out
 
 
-def _send_image(ep, method, path, size, headers):
-    """Send ``size`` generated bytes as a request body; return (status, body, seconds)."""
+ROUNDS = 3
+
+
+def data_figures(ep, size, v1=True):
+    """Return {'upload', 'download'[, 'v1 upload', 'v1 download']} MB/s of ``ep``."""
+    conn = ep.connect()
+    created = []
+    try:
+        # NOTE: one transfer takes a second or two here, so one sample is mostly noise: the
+        # best of ROUNDS, v2 and v1 alternating, so both see the same machine.
+        up = up_v1 = 0.0
+        image_id = v1_id = None
+        for _ in range(ROUNDS):
+            image_id = images.create_image(ep, conn, 'bench-upload')
+            created.append(image_id)
+            up = max(up, images.upload(ep, image_id, size))
+            if v1:
+                v1_id, mbs = images.upload_v1(ep, size)
+                if v1_id is None:
+                    v1 = False   # the endpoint serves no /v1
+                else:
+                    created.append(v1_id)
+                    up_v1 = max(up_v1, mbs)
+        down = down_v1 = 0.0
+        for _ in range(ROUNDS):
+            down = max(down, images.download(ep, image_id, size))
+            if v1:
+                down_v1 = max(down_v1, images.download(ep, v1_id, size, '/v1/images/%s'))
+        out = {'upload': up, 'download': down}
+        if v1:
+            out.update({'v1 upload': up_v1, 'v1 download': down_v1})
+    finally:
+        for iid in created:
+            ep.call(conn, 'DELETE', '/v2/images/%s' % iid)
+        conn.close()
+    return out
+
+
+def measure_memory(ep, args, pids, datadir):
+    """Return {(service, phase): RSS growth MiB} over a --memory-mib upload and download."""
+    if not args.memory_mib or not pids:
+        return {}
     conn = ep.connect()
     try:
-        conn.putrequest(method, ep.prefix + path)
-        for key, value in dict(ep.headers, **headers, **{
-                'Content-Type': 'application/octet-stream',
-                'Content-Length': str(size)}).items():
-            conn.putheader(key, value)
-        start = time.perf_counter()
-        conn.endheaders()
-        for chunk in limits.GeneratedStream(size):
-            conn.send(chunk)
-        resp = conn.getresponse()
-        body = resp.read()
-        elapsed = time.perf_counter() - start
+        growth, image_id = bench_memory.run(ep, conn, pids, args.memory_mib * limits.CHUNK,
+                                            datadir)
+        if image_id:
+            ep.call(conn, 'DELETE', '/v2/images/%s' % image_id)
     finally:
         conn.close()
-    return resp.status, body, elapsed
+    return growth or {}
 
 
-def download(ep, image_id, size, path='/v2/images/%s/file'):
-    """Read the image data (v2 ``/file``, or ``path``) and discard it; return MB/s."""
-    conn = ep.connect()
-    buf = bytearray(limits.CHUNK)
-    got = 0
-    try:
-        start = time.perf_counter()
-        conn.request('GET', ep.prefix + path % image_id, headers=ep.headers)
-        resp = conn.getresponse()
-        _check(resp.status, b'', (200,), 'download')
-        while True:
-            n = resp.readinto(buf)
-            if not n:
-                break
-            got += n
-        elapsed = time.perf_counter() - start
-    finally:
-        conn.close()
-    if got != size:
-        raise SystemExit('download returned %d bytes, expected %d' % (got, size))
-    return size / elapsed / 1e6
+def keystone_figures(args, root, db_url):
+    """Return {mode: {'keystone': figures, 'no-auth': figures}} of show, list and create.
 
-
-class LeanGet:
-    """Repeat one GET on a keep-alive socket, reading each answer by its Content-Length.
-
-    PERF: the load generator shares the machine's cores with the servers; http.client's
-    header parsing would take CPU the servers are being measured on.
+    Each keystone mode is measured right after this service without auth on the same
+    database, and compared with that: on a shared machine the load drifts over a run, and
+    figures taken minutes apart would measure the neighbours as much as Keystone.
     """
+    from benchmarks import bench_keystone
 
-    def __init__(self, ep, path):
-        head = ''.join('%s: %s\r\n' % kv for kv in ep.headers.items())
-        self.ep, self.sock, self.buf = ep, None, b''
-        self.request = ('GET %s%s HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n' % (
-            ep.prefix, path, ep.host, ep.port, head)).encode('latin-1')
-
-    def _recv(self):
-        data = self.sock.recv(262144)
-        if not data:
-            raise ConnectionResetError('server closed the connection')
-        self.buf += data
-
-    def get(self):
-        """Send the GET; return (status, body bytes)."""
-        if self.sock is None:
-            self.sock = socket.create_connection((self.ep.host, self.ep.port), self.ep.timeout)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.sendall(self.request)
-        while b'\r\n\r\n' not in self.buf:
-            self._recv()
-        head, self.buf = self.buf.split(b'\r\n\r\n', 1)
-        lines = head.split(b'\r\n')
-        headers = dict(line.lower().split(b':', 1) for line in lines[1:])
-        length = int(headers.get(b'content-length', b'-1'))
-        if length < 0:
-            raise SystemExit('answer without Content-Length: %r' % head[:300])
-        while len(self.buf) < length:
-            self._recv()
-        body, self.buf = self.buf[:length], self.buf[length:]
-        if headers.get(b'connection', b'').strip() == b'close':
-            self.close()
-        return int(lines[0].split()[1]), body
-
-    def close(self):
-        """Close the socket (the next get reconnects)."""
-        if self.sock is not None:
-            self.sock.close()
-        self.sock, self.buf = None, b''
+    url = bench_keystone.keystone_url()
+    out = {}
+    for mode in ('keystone', 'keystone+memcached'):
+        out[mode] = {}
+        with stacks.Stack(root, db_url, 'noauth').running() as stack:
+            figures = metadata_figures(Endpoint(stack.api_url), args)
+            out[mode]['no-auth'] = {k: figures[k] for k in ('show', 'list', 'create')}
+        with contextlib.ExitStack() as cleanup:
+            servers = (cleanup.enter_context(bench_keystone.memcached())
+                       if mode.endswith('memcached') else None)
+            stack = bench_keystone.keystone_stack(root, db_url, url, mode.replace('+', '-'),
+                                                  servers)
+            cleanup.enter_context(stack.running())
+            ep = Endpoint(stack.api_url, bench_keystone.issue_token(url))
+            figures = metadata_figures(ep, args)
+            out[mode]['keystone'] = {k: figures[k] for k in ('show', 'list', 'create')}
+    return out
 
 
-def _rps_worker(args):
-    url, token, path, count, deadline = args
-    client = LeanGet(Endpoint(url, token), path)
-    done = errors = 0
-    start = time.perf_counter()
-    while done < count and time.time() < deadline:
-        try:
-            status, _body = client.get()
-        except (ConnectionResetError, BrokenPipeError):
-            client.close()  # an idle keep-alive connection the server closed
-            status, _body = client.get()
-        done += 1
-        errors += status != 200
-    client.close()
-    return done, errors, time.perf_counter() - start
-
-
-def measure_rps(args, path):
-    """Run ``args.requests`` GETs of path over ``args.concurrency`` keep-alive clients."""
-    per_client = max(1, args.requests // args.concurrency)
-    deadline = time.time() + args.time_limit
-    jobs = [(args.endpoint, args.token, path, per_client, deadline)] * args.concurrency
-    # NOTE: processes, not threads, so the client's own GIL does not cap the figure.
-    with multiprocessing.Pool(args.concurrency) as pool:
-        start = time.perf_counter()
-        results = pool.map(_rps_worker, jobs)
-        elapsed = time.perf_counter() - start
-    done = sum(r[0] for r in results)
-    errors = sum(r[1] for r in results)
-    if errors:
-        print('  warning: %d of %d %s requests did not answer 200' % (errors, done, path))
-    return done / elapsed
-
-
-def ensure_list_population(ep, conn, created):
-    """Create queued images until a limit=20 list page is full (bounded to 20)."""
-    status, body = ep.call(conn, 'GET', LIST_PATH)
-    _check(status, body, (200,), 'image list')
-    for i in range(20 - len(json.loads(body)['images'])):
-        created.append(create_image(ep, conn, 'bench-list-%d' % i))
-
-
-def report_v1(up, down, up_v1, down_v1):
-    """Print the Images API v1 data figures beside v2's (target: within 10 %)."""
-    if up_v1 is None:
-        print('v1 upload / download      not measured (the endpoint serves no /v1)')
-        return
-    print('%-24s %10.0f MB/s' % ('v1 upload', up_v1))
-    print('%-24s %10.0f MB/s' % ('v1 download', down_v1))
-    for name, value in (('v1 upload / v2 upload', up_v1 / up),
-                        ('v1 download / v2 download', down_v1 / down)):
-        verdict = 'ok' if value >= TARGETS['v1'] else 'BELOW'
-        print('%-36s %6.2f  (target >= %.2f) %s' % (name, value, TARGETS['v1'], verdict))
-
-
-def report(lim, up, down, show, lst):
-    """Print the figures and the ratios against the targets."""
-    for name, value in lim.items():
-        print('%-24s %10.0f MB/s' % (name, value))
-    print('%-24s %10.0f MB/s' % ('upload', up))
-    print('%-24s %10.0f MB/s' % ('download', down))
-    print('%-24s %10.0f req/s' % ('image-show', show))
-    print('%-24s %10.0f req/s' % ('image-list (limit=20)', lst))
-    floor = min(lim['md5'], lim['sha512'], lim['disk'])
-    ratios = [('upload / min(md5, sha512, disk)', up / floor, TARGETS['upload']),
-              ('download / upload', down / up, TARGETS['download']),
-              ('show rps / %d (Glance 33)' % GLANCE_SHOW_RPS, show / GLANCE_SHOW_RPS,
-               TARGETS['show']),
-              ('list rps / %d (Glance 33)' % GLANCE_LIST_RPS, lst / GLANCE_LIST_RPS,
-               TARGETS['list'])]
-    for name, value, target in ratios:
-        verdict = 'ok' if value >= target else 'BELOW'
-        print('%-36s %6.2f  (target >= %.2f) %s' % (name, value, target, verdict))
-    # NOTE: no targets: these say how much of the upload's figure the machine itself
-    # sets: the same work without the service (limits.bare_pipeline_mbps).
-    bare = lim['bare pipeline']
-    print('%-36s %6.2f  (the same work without HTTP)' % ('bare pipeline / min(...)',
-                                                        bare / floor))
-    print('%-36s %6.2f' % ('upload / bare pipeline', up / bare))
+def rows(lim, this, ref, memory, keystone, scale, memory_mib):
+    """Return the table rows of all the measured figures."""
+    R = table.Row
+    out = [R('%s (MB/s)' % name, value) for name, value in lim.items()]
+    out += [R('image-show (req/s)', this['show'], ref.get('show'), ('>=', TARGETS['show'])),
+            R('image-list limit=20 (req/s)', this['list'], ref.get('list'),
+              ('>=', TARGETS['list'])),
+            R('filtered list (req/s)', this['filtered'], ref.get('filtered')),
+            R('image-create (req/s)', this['create'], ref.get('create')),
+            R('upload (MB/s)', this['upload'], ref.get('upload')),
+            R('upload / bare pipeline', this['upload'] / lim['bare pipeline'],
+              target=('>=', TARGETS['upload/bare']), on='this', fmt='%.2f'),
+            R('download (MB/s)', this['download'], ref.get('download')),
+            R('download / upload', this['download'] / this['upload'],
+              ref['download'] / ref['upload'] if 'upload' in ref else None,
+              ('>=', TARGETS['download/upload']), on='this', fmt='%.2f')]
+    if 'v1 upload' in this:
+        out += [R('v1 upload / v2 upload', this['v1 upload'] / this['upload'],
+                  target=('>=', TARGETS['v1']), on='this', fmt='%.2f'),
+                R('v1 download / v2 download', this['v1 download'] / this['download'],
+                  target=('>=', TARGETS['v1']), on='this', fmt='%.2f')]
+    for mode, figures in keystone.items():
+        for name in ('show', 'list', 'create'):
+            out.append(R('%s %s / no-auth' % (mode, name),
+                         figures['keystone'][name] / figures['no-auth'][name],
+                         target=('>=', TARGETS['keystone']), on='this', fmt='%.2f'))
+    for (service, phase), growth in memory.items():
+        out.append(R('%s RSS growth, %d MiB %s (MiB)' % (service, memory_mib, phase), growth,
+                     target=('<=', bench_memory.TARGET_MIB), on='this'))
+    return out + list(scale)
 
 
 def parse_args(argv=None):
     """Return the command-line arguments."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--endpoint', default='http://127.0.0.1:9292')
+    parser.add_argument('--endpoint', help='a running glance-api (default: start one)')
+    parser.add_argument('--api-pid', type=int, help='with --endpoint: the glance-api '
+                        'gunicorn master, for the memory figures')
+    parser.add_argument('--registry-pid', type=int, help='with --endpoint: the '
+                        'glance-registry gunicorn master')
+    parser.add_argument('--reference', help='a running Glance 33 endpoint (no authtoken, '
+                        'benchmarks/glance33_server.py) measured in the same run')
+    parser.add_argument('--keystone', action='store_true', help='also measure keystone mode '
+                        '(needs the bench to start this service: no --endpoint)')
+    parser.add_argument('--scale', action='store_true',
+                        help='also run bench_scale (1k/10k/100k images; slow)')
+    parser.add_argument('--scale-sizes', default='1000,10000,100000')
     parser.add_argument('--size-mib', type=int, default=1024,
                         help='image size for the MB/s figures (default 1024)')
+    parser.add_argument('--memory-mib', type=int, default=10240,
+                        help='image size for the memory figures (default 10240; 0: skip)')
     parser.add_argument('--requests', type=int, default=3000,
                         help='show and list requests, each (default 3000)')
+    parser.add_argument('--create-requests', type=int, default=1000,
+                        help='image-create requests (default 1000)')
     parser.add_argument('--concurrency', type=int, default=8,
                         help='concurrent keep-alive clients (default 8)')
     parser.add_argument('--time-limit', type=float, default=20.0,
                         help='seconds at most per requests/s measurement (default 20)')
-    parser.add_argument('--token', help='X-Auth-Token to send (keystone flavor)')
-    parser.add_argument('--tmpdir', help='directory for the disk-write measurement')
-    return parser.parse_args(argv)
+    parser.add_argument('--token', help='X-Auth-Token to send to --endpoint (keystone flavor)')
+    parser.add_argument('--tmpdir', help='directory for the disk-write measurement and, '
+                        'without --endpoint, the service files')
+    args = parser.parse_args(argv)
+    if args.keystone and args.endpoint:
+        parser.error('--keystone starts this service itself; leave out --endpoint')
+    return args
 
 
 def main(argv=None):
-    """Run the whole benchmark once and print the report."""
+    """Run the whole benchmark once and print the table."""
     args = parse_args(argv)
     size = args.size_mib * limits.CHUNK
-    ep = Endpoint(args.endpoint, args.token)
     lim = limits.machine_limits(size, args.tmpdir)
-    conn = ep.connect()
-    created = []
-    try:
-        image_id = create_image(ep, conn, 'bench-upload')
-        created.append(image_id)
-        up = upload(ep, image_id, size)
-        down = download(ep, image_id, size)
-        v1_id, up_v1 = upload_v1(ep, size)
-        down_v1 = None
-        if v1_id is not None:
-            created.append(v1_id)
-            down_v1 = download(ep, v1_id, size, '/v1/images/%s')
-        ensure_list_population(ep, conn, created)
-        show = measure_rps(args, '/v2/images/%s' % image_id)
-        lst = measure_rps(args, LIST_PATH)
-    finally:
-        for iid in created:
-            ep.call(conn, 'DELETE', '/v2/images/%s' % iid)
-        conn.close()
-    report(lim, up, down, show, lst)
-    report_v1(up, down, up_v1, down_v1)
+    ref, keystone, scale = {}, {}, []
+    with contextlib.ExitStack() as cleanup:
+        if args.endpoint:
+            ep = Endpoint(args.endpoint, args.token)
+            pids = {k: v for k, v in (('api', args.api_pid), ('registry', args.registry_pid))
+                    if v}
+            datadir = None
+        else:
+            root = cleanup.enter_context(tempfile.TemporaryDirectory(
+                prefix='glance-bench-', dir=args.tmpdir))
+            db_url = cleanup.enter_context(stacks.mariadb_database())
+            stack = stacks.Stack(root, db_url, 'noauth')
+            stack.sync()
+            cleanup.enter_context(stack.running())
+            ep = Endpoint(stack.api_url)
+            pids = {'api': stack.api_pid, 'registry': stack.registry_pid}
+            datadir = stack.datadir
+        this = metadata_figures(ep, args)
+        this.update(data_figures(ep, size))
+        memory = measure_memory(ep, args, pids, datadir)
+        if not args.endpoint:
+            stack.stop()   # NOTE: the keystone stacks and the reference get the cores alone
+        if args.reference:
+            ref_ep = Endpoint(args.reference)
+            ref = metadata_figures(ref_ep, args)
+            ref.update(data_figures(ref_ep, size, v1=False))
+        if args.keystone:
+            keystone = keystone_figures(args, root, db_url)
+    if args.scale:
+        from benchmarks import bench_scale
+        scale = bench_scale.rows(bench_scale.run(bench_scale.parse_args(
+            ['--sizes', args.scale_sizes])))
+    result = rows(lim, this, ref, memory, keystone, scale, args.memory_mib)
+    print(table.render(result, title='glance-clone bench (%d MiB images, %d clients)'
+                       % (args.size_mib, args.concurrency)))
+    failed = table.failures(result)
+    print('%d figure(s) miss their target%s' % (len(failed), ': ' + ', '.join(failed)
+                                                 if failed else ''))
 
 
 if __name__ == '__main__':

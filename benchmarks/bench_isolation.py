@@ -25,7 +25,8 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.bench import Endpoint, create_image  # noqa: E402
+from benchmarks.http_load import Endpoint  # noqa: E402
+from benchmarks.images import create_image  # noqa: E402
 
 PIECE = 64 * 1024
 SHOW_TIMEOUT = 5

@@ -95,6 +95,7 @@ def _data_routes(api):
         ('/v2/images/{image_id}/file',
          ImageDataResource(api.conf, api.registry, api.stores, enforcer=api.policy,
                            notifier=api.notifier, converter=api.converter,
+                          signatures=api.signatures,
                            cache=api.image_cache if api.cache_downloads else None)),
         ('/v2/info/stores', StoresInfoResource(api.conf, api.stores)),
         ('/v2/info/stores/detail', StoresDetailResource(api.conf, api.stores,

@@ -2,7 +2,8 @@
 
 ``build(conf)`` makes the registry client, the stores, the api's own Keystone identity, the
 policy enforcer, schemas, the task pool and runners, the notifier, the image cache (and its
-prefetch worker), the staging area, the import http store and the plain-upload converter,
+prefetch worker), the staging area, the import http store, the plain-upload converter and
+the signed-image verifiers (the key manager),
 and returns them as one ``Api``; ``glance_api.app`` routes resources over it. Nothing is
 added to an ``Api`` later, and nothing is built lazily by the threads that share it.
 Start-up recovery of interrupted tasks (``recover_on_start``) lives here too: it is the
@@ -14,6 +15,7 @@ import logging
 
 from glance_api.cache import image_cache
 from glance_api.cache.resources import CacheWorker
+from glance_api.data import signatures
 from glance_api.images import schemas
 from glance_api.images.views import ImageView
 from glance_api.imports import flows as import_flows
@@ -58,6 +60,8 @@ class Api:
         self.import_http_store = import_flows.http_store(conf)   # web-download's reader
         self.converter = (upload_conversion.Converter(conf, self.staging)
                           if conf.image_conversion.convert_plain_uploads else None)
+        # signed images: the key manager that holds their certificates ([key_manager])
+        self.signatures = signatures.Signatures(conf)
 
 
 def task_starters():

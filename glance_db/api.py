@@ -4,6 +4,7 @@
 from sqlalchemy import bindparam, false, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from glance_db.retry import retry_on_deadlock
 from glance_db import exceptions, images as writes, members
 from glance_db.engine import SQLITE_WRITE, reader_for, utcnow
 from glance_db.listing import build_list, check_sort, marker_row, plain_list
@@ -47,6 +48,7 @@ class ImageRepo:
             raise writes.not_found(image_id)
         return image
 
+    @retry_on_deadlock
     def image_create(self, values):
         """Create an image (with properties, tags, locations); return it.
 
@@ -110,6 +112,7 @@ class ImageRepo:
             return page
         return self._read(page_of)
 
+    @retry_on_deadlock
     def image_update(self, image_id, values, *, from_state=None, purge_props=False):
         """Update columns and children; CAS on status when ``from_state`` is given.
 
@@ -131,6 +134,7 @@ class ImageRepo:
                 writes.set_locations(conn, image_id, values["locations"] or [], now)
             return self._fetch(conn, image_id)
 
+    @retry_on_deadlock
     def image_destroy(self, image_id, *, from_state=None, status="deleted"):
         """Soft-delete an image and its children; return it as it was before.
 
@@ -147,6 +151,7 @@ class ImageRepo:
             members.delete_all(conn, image_id, now)
         return before
 
+    @retry_on_deadlock
     def image_tag_add(self, image_id, tag):
         """Add a tag to a live image (idempotent).
 
@@ -157,6 +162,7 @@ class ImageRepo:
             writes.cas_update(conn, image_id, {}, None, now)
             writes.add_tag(conn, image_id, tag, now)
 
+    @retry_on_deadlock
     def image_tag_delete(self, image_id, tag):
         """Remove a tag from a live image.
 
@@ -177,6 +183,7 @@ class ImageRepo:
         """Return the live members of an image (only ``member``'s when given)."""
         return self._read(lambda conn: members.list_members(conn, image_id, member))
 
+    @retry_on_deadlock
     def member_create(self, image_id, member, can_share=False):
         """Share a live image with project ``member`` (status pending).
 
@@ -193,6 +200,7 @@ class ImageRepo:
         """
         return self._read(lambda conn: members.get_member(conn, image_id, member))
 
+    @retry_on_deadlock
     def member_update(self, image_id, member, status):
         """Set a membership's status.
 
@@ -201,6 +209,7 @@ class ImageRepo:
         with self._writer.begin() as conn:
             return members.update_member(conn, image_id, member, status, self._now())
 
+    @retry_on_deadlock
     def member_delete(self, image_id, member):
         """Soft-delete a membership (every live row of it).
 

@@ -13,6 +13,7 @@ import datetime
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from glance_db.retry import retry_on_deadlock
 from glance_db import exceptions
 from glance_db.engine import SQLITE_WRITE
 from glance_db.models import CachedImage, NodeReference
@@ -50,6 +51,7 @@ class CacheRepo:
         self._reader = engine
         self._writer = engine.execution_options(**{SQLITE_WRITE: True})
 
+    @retry_on_deadlock
     def node_reference_create(self, url):
         """Record an api node.
 
@@ -76,6 +78,7 @@ class CacheRepo:
         with self._reader.connect() as conn:
             return [row[0] for row in conn.execute(query)]
 
+    @retry_on_deadlock
     def cached_image_add(self, node_url, image_id, size, checksum=None):
         """Record that ``node_url`` now caches ``image_id`` (a repeat is ignored).
 
@@ -94,6 +97,7 @@ class CacheRepo:
                     image_id=image_id, size=size, checksum=checksum, hits=0,
                     last_accessed=now, last_modified=now, node_reference_id=node_id))
 
+    @retry_on_deadlock
     def hit(self, node_url, image_id):
         """Count one download of ``image_id`` served from ``node_url``'s cache."""
         with self._writer.begin() as conn:
@@ -102,6 +106,7 @@ class CacheRepo:
                 cached.c.node_reference_id == _node_id(node_url),
             ).values(hits=cached.c.hits + 1, last_accessed=_now()))
 
+    @retry_on_deadlock
     def cached_image_delete(self, node_url, image_id=None):
         """Forget one (or, without ``image_id``, every) image cached on ``node_url``.
 

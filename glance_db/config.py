@@ -32,6 +32,11 @@ database_opts = [
         "pool_timeout",
         help="If set, use this value for pool_timeout with SQLAlchemy.",
     ),
+    cfg.IntOpt(
+        "mysql_wsrep_sync_wait",
+        help="For Galera only, configure wsrep_sync_wait causality checks on new "
+        "connections.  Default is None, meaning don't configure any setting.",
+    ),
 ]
 
 

@@ -35,8 +35,14 @@ def _setup_sqlite(engine):
 
 
 def create_engine(url, *, pool_size=None, max_overflow=None, pool_timeout=None,
-                  pool_recycle=3600, echo=False):
-    """Create an engine for ``url`` with pooling and per-backend settings."""
+                  pool_recycle=3600, echo=False, wsrep_sync_wait=None):
+    """Create an engine for ``url`` with pooling and per-backend settings.
+
+    ``wsrep_sync_wait`` (``[database] mysql_wsrep_sync_wait``, Galera only) is set on every
+    new MySQL connection, through the URL so the read engine (``reader_for``) has it too:
+    1 makes a read on one node wait until it has applied what any node committed before it
+    (read-your-writes across registries on different nodes).
+    """
     url = sqlalchemy.engine.make_url(url)
     kwargs = {"echo": echo, "future": True}
     if url.get_backend_name() == "sqlite":
@@ -53,6 +59,9 @@ def create_engine(url, *, pool_size=None, max_overflow=None, pool_timeout=None,
             kwargs["pool_timeout"] = pool_timeout
         if url.get_backend_name() == "mysql" and "charset" not in url.query:
             url = url.update_query_dict({"charset": "utf8"})
+        if url.get_backend_name() == "mysql" and wsrep_sync_wait is not None:
+            url = url.update_query_dict(
+                {"init_command": "SET SESSION wsrep_sync_wait = %d" % int(wsrep_sync_wait)})
     engine = sqlalchemy.create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         _setup_sqlite(engine)
@@ -91,6 +100,7 @@ def engine_from_conf(conf):
         max_overflow=db.max_overflow,
         pool_timeout=db.pool_timeout,
         pool_recycle=db.connection_recycle_time,
+        wsrep_sync_wait=db.mysql_wsrep_sync_wait,
     )
 
 

@@ -15,6 +15,7 @@ import json
 from sqlalchemy import and_, delete, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
+from glance_db.retry import retry_on_deadlock
 from glance_db import exceptions
 from glance_db.engine import SQLITE_WRITE, utcnow
 from glance_db.models import (
@@ -183,6 +184,7 @@ class MetadefRepo:
                     ns[kind] = [_item_dict(kind, r) for r in rows]
         return ns
 
+    @retry_on_deadlock
     def namespace_create(self, values, contents=None):
         """Create a namespace and (in the same transaction) its contents; return it.
 
@@ -211,6 +213,7 @@ class MetadefRepo:
             return _ns_dict(conn.execute(select(namespaces).where(
                 namespaces.c.id == ns_id)).first())
 
+    @retry_on_deadlock
     def namespace_update(self, name, values, *, project_id=None, is_admin=False):
         """Replace a namespace's columns; return it.
 
@@ -229,6 +232,7 @@ class MetadefRepo:
             return _ns_dict(conn.execute(select(namespaces).where(
                 namespaces.c.id == row.id)).first())
 
+    @retry_on_deadlock
     def namespace_delete(self, name, *, project_id=None, is_admin=False):
         """Delete a namespace and everything in it."""
         with self._writer.begin() as conn:
@@ -237,6 +241,7 @@ class MetadefRepo:
                 conn.execute(delete(table).where(table.c.namespace_id == row.id))
             conn.execute(delete(namespaces).where(namespaces.c.id == row.id))
 
+    @retry_on_deadlock
     def namespace_purge(self, name, kind, *, project_id=None, is_admin=False):
         """Delete every object, property, tag or association (``kind``) of a namespace."""
         table = KINDS.get(kind, associations)
@@ -298,6 +303,7 @@ class MetadefRepo:
             ns = self._ns_row(conn, ns_name, project_id, is_admin)
             return _item_dict(kind, self._item_row(conn, kind, ns.id, name))
 
+    @retry_on_deadlock
     def item_create(self, ns_name, kind, values, *, project_id=None, is_admin=False):
         """Create an object, property or tag; return it.
 
@@ -307,6 +313,7 @@ class MetadefRepo:
             ns = self._ns_row(conn, ns_name, project_id, is_admin)
             return self._insert_item(conn, kind, ns.id, ns_name, values, self._now())
 
+    @retry_on_deadlock
     def tags_create(self, ns_name, names, *, append=False, project_id=None, is_admin=False):
         """Create several tags (replacing all tags unless ``append``); return them.
 
@@ -322,6 +329,7 @@ class MetadefRepo:
             return [self._insert_item(conn, 'tags', ns.id, ns_name, {'name': name}, now)
                     for name in names]
 
+    @retry_on_deadlock
     def item_update(self, ns_name, kind, name, values, *, project_id=None, is_admin=False):
         """Replace an object, property or tag (it may be renamed); return it.
 
@@ -345,6 +353,7 @@ class MetadefRepo:
             return _item_dict(kind, conn.execute(select(table).where(
                 table.c.id == row.id)).first())
 
+    @retry_on_deadlock
     def item_delete(self, ns_name, kind, name, *, project_id=None, is_admin=False):
         """Delete an object, property or tag."""
         table = KINDS[kind]
@@ -399,6 +408,7 @@ class MetadefRepo:
             ns = self._ns_row(conn, ns_name, project_id, is_admin)
             return self._associations(conn, [ns.id]).get(ns.id, [])
 
+    @retry_on_deadlock
     def association_create(self, ns_name, values, *, project_id=None, is_admin=False):
         """Associate a resource type (created when new) with a namespace; return it.
 
@@ -408,6 +418,7 @@ class MetadefRepo:
             ns = self._ns_row(conn, ns_name, project_id, is_admin)
             return self._associate(conn, ns.id, ns_name, values, self._now())
 
+    @retry_on_deadlock
     def association_delete(self, ns_name, rt_name, *, project_id=None, is_admin=False):
         """Remove one association.
 

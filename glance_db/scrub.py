@@ -24,6 +24,7 @@ import json
 
 from sqlalchemy import and_, exists, false, insert, not_, select, true, update
 
+from glance_db.retry import retry_on_deadlock
 from glance_db import exceptions
 from glance_db.engine import SQLITE_WRITE, utcnow
 from glance_db.models import image_locations as locs, images
@@ -46,6 +47,7 @@ class ScrubRepo:
     def _now(self):
         return utcnow(self._dialect)
 
+    @retry_on_deadlock
     def reserve(self, image_id, url, metadata):
         """Record that ``url`` is about to be written for ``image_id``; return the row id.
 
@@ -63,6 +65,7 @@ class ScrubRepo:
                 deleted_at=now))
             return result.inserted_primary_key[0]
 
+    @retry_on_deadlock
     def release(self, location_id):
         """Mark a pending_delete location's data gone (idempotent)."""
         now = self._now()
@@ -121,6 +124,7 @@ class ScrubRepo:
             locs.c.value == url, locs.c.deleted == false(),
             locs.c.status == "active").limit(1)).first() is not None
 
+    @retry_on_deadlock
     def finish(self, image_id, kind):
         """Close a job whose data is all gone; return the image's new status or None.
 
@@ -146,6 +150,7 @@ class ScrubRepo:
                 return "queued" if res.rowcount else None
         return None
 
+    @retry_on_deadlock
     def restore(self, image_id):
         """pending_delete → active (Glance's image_restore), with the locations it had.
 

@@ -13,6 +13,7 @@ import uuid
 from sqlalchemy import and_, false, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
+from glance_db.retry import retry_on_deadlock
 from glance_db import exceptions
 from glance_db.engine import SQLITE_WRITE, utcnow
 from glance_db.models import Task, TaskInfo
@@ -108,6 +109,7 @@ class TaskRepo:
                 "Forbidding request, task %s is not visible" % task_id)
         return task
 
+    @retry_on_deadlock
     def task_create(self, values):
         """Create a task (and its task_info row); return it.
 
@@ -140,6 +142,7 @@ class TaskRepo:
         with self._reader.connect() as conn:
             return self._get(conn, task_id, owner, is_admin, include_deleted)
 
+    @retry_on_deadlock
     def task_update(self, task_id, values, *, from_state=None):
         """Update columns and task_info; CAS on status when ``from_state`` is given.
 
@@ -166,6 +169,7 @@ class TaskRepo:
                              .values(**info))
             return self._get(conn, task_id)
 
+    @retry_on_deadlock
     def task_delete(self, task_id):
         """Soft-delete a task; return it as it was before.
 
@@ -231,6 +235,7 @@ class TaskRepo:
             rows = conn.execute(stmt.order_by(tasks.c.created_at, tasks.c.id)).all()
             return [_row_to_dict(r, True) for r in rows]
 
+    @retry_on_deadlock
     def tasks_fail_unfinished(self, ids, message, expires_at=None):
         """Move the tasks ``ids`` still pending/processing to failure with ``message``.
 

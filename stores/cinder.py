@@ -252,6 +252,10 @@ class VolumeReader:
             self.close()
             raise StopIteration
         self.offset += len(chunk)
+        if self.offset >= self.end:
+            # NOTE: detach before the last bytes leave, so a client that deletes the image
+            # as soon as its download ends does not find the volume still in-use (409).
+            self.close()
         return chunk
 
     def close(self):

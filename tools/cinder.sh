@@ -32,6 +32,9 @@ CINDER_VERSION=29.0.0
 DB_NAME=glance_clone_cinder
 POOL=volumes
 SERVICES="api scheduler volume"
+# Bump when the services' configuration changes: a running Cinder of another version is
+# restarted by start.
+CONF_VERSION=3
 
 log() { echo "[cinder.sh $(date +%H:%M:%S)] $*" >&2; }
 die() { echo "cinder.sh: $*" >&2; exit 1; }
@@ -91,6 +94,22 @@ rbd_ceph_conf = $1
 # NOTE: no rbd_user: with a user, os-brick insists on reading its keyring file, and the
 # test cluster has no cephx.
 EOF
+    # The volume service calls the image service with the caller's token (volume create
+    # --image, upload-to-image), as in a Keystone deployment; the noauth api keeps its own
+    # auth_strategy. Its callers without a Keystone token never reach the image service.
+    # Its privileged helpers (format inspection, qemu-img) run as privsep daemons; as root
+    # they need no sudo, and the venv's cinder-rootwrap is not on sudo's path anyway.
+    cat >"$STATE/cinder-volume.conf" <<EOF
+[DEFAULT]
+auth_strategy = keystone
+
+[cinder_sys_admin]
+helper_command = $CVENV/bin/privsep-helper --config-file $STATE/cinder.conf --config-file $STATE/cinder-volume.conf
+
+[privsep_osbrick]
+helper_command = $CVENV/bin/privsep-helper --config-file $STATE/cinder.conf --config-file $STATE/cinder-volume.conf
+EOF
+    echo "$CONF_VERSION" >"$STATE/conf-version"
 }
 
 prepare() {
@@ -154,7 +173,8 @@ PY
 do_start() {
     build_venv
     install_os_brick
-    if api_up && alive api && alive scheduler && alive volume; then
+    if api_up && alive api && alive scheduler && alive volume \
+            && [ "$(cat "$STATE/conf-version" 2>/dev/null)" = "$CONF_VERSION" ]; then
         echo "CINDER_URL=$URL"
         return 0
     fi
@@ -163,7 +183,10 @@ do_start() {
     local s
     for s in $SERVICES; do
         # NOTE: 9>&- so the service does not hold this script's flock.
-        nohup "$CVENV/bin/cinder-$s" --config-file "$STATE/cinder.conf" \
+        local extra=""
+        [ "$s" = volume ] && extra="--config-file $STATE/cinder-volume.conf"
+        # shellcheck disable=SC2086
+        nohup "$CVENV/bin/cinder-$s" --config-file "$STATE/cinder.conf" $extra \
             >"$STATE/$s.out" 2>&1 </dev/null 9>&- &
         echo $! >"$STATE/$s.pid"
     done

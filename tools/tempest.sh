@@ -13,8 +13,8 @@
 # Exit status: non-zero when a test failed (or the set-up did). Our processes are stopped on
 # exit; Keystone is stopped too unless it was already running.
 #
-# NOTE: Keystone is shared: another run that re-registers the image endpoint while tempest
-# runs (a second `make tempest`, keystone-mode functional tests) sends tempest elsewhere.
+# NOTE: Keystone is shared: the image endpoint is re-pointed only under the image-catalog
+# lock, which this run holds from its registration to its end.
 #
 # Env: TEMPEST_REGEX (default ^tempest.api.image), TEMPEST_CONCURRENCY (2),
 #      TEMPEST_BUILD_TIMEOUT (seconds tempest waits for an image status, 60),
@@ -243,6 +243,13 @@ PIDS+=($!)
 wait_http www "http://$HOST:$WWW_PORT/" $! "$OUT/www.log"
 log "glance-api at $API_URL (registry :$REG_PORT); configs and logs in $OUT"
 
+# The catalog's image endpoint is shared: hold the machine-wide image-catalog lock (as the
+# tests that point it somewhere do) until this run ends.
+CATALOG_LOCK="${GLANCE_CLONE_CACHE:-$HOME/.cache/glance-clone}/image-catalog.lock"
+mkdir -p "$(dirname "$CATALOG_LOCK")"
+exec 7>"$CATALOG_LOCK"
+log "waiting for the image-catalog lock"
+flock 7
 bash tools/keystone.sh register "$API_URL" || die "could not register $API_URL in keystone"
 
 # --- tempest

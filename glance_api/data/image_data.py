@@ -23,8 +23,10 @@ class ImageDataResource:
     body_reject = ('GET',)
 
     def __init__(self, conf, registry, stores, enforcer=None, cache=None, notifier=None,
-                 converter=None):
-        self.notifier = notifier   # glance_api.notifier.Notifier (None: no notifications)
+                 converter=None, signatures=None):
+        self.notifier = notifier
+        # glance_api.data.signatures.Signatures: checks signed images (None: not checked)
+        self.signatures = signatures   # glance_api.notifier.Notifier (None: no notifications)
         # glance_api.imports.upload_conversion.Converter, or None (convert_plain_uploads off)
         self.converter = converter
         self.conf = conf
@@ -56,7 +58,8 @@ class ImageDataResource:
         try:
             uploads.upload(self.conf, self.registry, self.stores, request_context(req),
                            image_id, body, req.content_length or None, declared, store_id,
-                           enforcer=self.enforcer, notifier=self.notifier)
+                           enforcer=self.enforcer, notifier=self.notifier,
+                           signatures=self.signatures)
         except exceptions.ApiError:
             # NOTE: refused (4xx) before the body was read to its end: drop the rest so
             # the client gets the answer (see uploads.drain).

@@ -126,14 +126,16 @@ class SizeLimitedReader:
 
 
 def upload(conf, registry, stores, ctx, image_id, stream, content_length, declared_size,
-           store_id, *, enforcer, notifier=None, expected_checksum=None):
+           store_id, *, enforcer, notifier=None, expected_checksum=None, signatures=None):
     """Store the request body as the data of a queued image and activate it.
 
     ``declared_size`` is the raw x-openstack-image-size header (or None); without it
     ``content_length`` is the declared size. ``store_id`` is X-Image-Meta-Store (or None);
     ``enforcer`` is the process's :class:`glance_api.rules.policy.Enforcer`.
     ``expected_checksum`` (Images API v1's x-image-meta-checksum) must equal the md5 of the
-    data, or the upload fails like a size mismatch. Returns the image.
+    data, or the upload fails like a size mismatch. ``signatures`` (a
+    :class:`glance_api.data.signatures.Signatures`) checks a signed image's data while it
+    streams; None: signatures are not checked. Returns the image.
 
     :raises: ImageNotFound (404), PolicyForbidden (403), InvalidImageStatusTransition
              (409), BadRequest (400), LimitExceeded (413), InvalidImageData (415), Gone
@@ -169,8 +171,14 @@ def upload(conf, registry, stores, ctx, image_id, stream, content_length, declar
         with heartbeat, bodies.client_timeout(stream, conf.client_socket_timeout):
             quota.enforce(conf, registry, ctx, {quota.IMAGE_COUNT_UPLOADING: 0})
             remaining = quota.check_storage(conf, registry, ctx, size, image_id)
+            # NOTE: after the move to saving, as Glance: an unusable signature or
+            # certificate returns the image to queued with the 400.
+            verifier = signatures.verifier(ctx, image) if signatures is not None else None
             location, values, inspected = _write(
-                conf, store, image, stream, size, remaining, reservation.record, heartbeat)
+                conf, store, image, stream, size, remaining, reservation.record, heartbeat,
+                verifier)
+            if verifier is not None:
+                verifier.check()   # a mismatch discards ``location`` below
             if remaining is not None:
                 # NOTE: again with the real size, as Glance: a concurrent upload of the
                 # same project may have used the room meanwhile.
@@ -233,7 +241,7 @@ def _swap_to_saving(registry, ctx, image_id):
 
 
 def _write(conf, store, image, stream, size, remaining=None, on_begin=None,
-           heartbeat=None):
+           heartbeat=None, verifier=None):
     algo = image.get('os_hash_algo') or conf.hashing_algorithm
     md5 = hashlib.md5(usedforsecurity=False)
     secure = hashlib.new(algo)
@@ -246,9 +254,10 @@ def _write(conf, store, image, stream, size, remaining=None, on_begin=None,
     inspected = inspection.wrap(image, reader)
     # PERF: the store hashes in helper threads (stores.hashing.ParallelHasher), so md5,
     # the secure hash and the disk write use separate cores.
+    hashers = (md5, secure) if verifier is None else (md5, secure, verifier)
     try:
         added = store.add(image['id'], inspected or reader, size,
-                          hashers=(md5, secure), on_begin=on_begin)
+                          hashers=hashers, on_begin=on_begin)
     except store_exc.SizeMismatch as e:
         raise exceptions.BadRequest(e.msg) from e
     except store_exc.ImageSizeLimitExceeded as e:

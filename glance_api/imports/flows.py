@@ -21,6 +21,7 @@ from glance_api.exceptions import TaskAborted
 from glance_api.imports import parallel as import_parallel
 from glance_api.imports import plugins as import_plugins
 from glance_api.data import inspection
+from glance_api.data import signatures
 from glance_api.imports import remote_images
 from glance_api.imports import staging as staging_mod
 from glance_api.tasks import lifecycle as tasks
@@ -226,20 +227,35 @@ class ImportJob:
     def _verify(self, path):
         """Inspect and hash the staged file; return the values of an activation.
 
-        :raises: exceptions.InvalidImageData (a refused format), OSError
+        A signed image's data must match its signature (Glance checks it on every store
+        write; here once, before any store holds the bytes).
+
+        :raises: exceptions.InvalidImageData (a refused format), ImportFailed (a signature
+                 that does not verify), OSError
         """
         algo = self.image.get('os_hash_algo') or self.conf.hashing_algorithm
         md5, secure = hashlib.md5(usedforsecurity=False), hashlib.new(algo)
         size = 0
+        try:
+            verifier = self.api.signatures.verifier(self.ctx, self.refresh())
+        except signatures.SignatureFailed as e:
+            raise ImportFailed(e.message) from None
         with open(path, 'rb') as source:
             reader = inspection.wrap(self.image, source)
             read = (reader or source).read
             for chunk in iter(lambda: read(CHUNK), b''):
                 md5.update(chunk)
                 secure.update(chunk)
+                if verifier is not None:
+                    verifier.update(chunk)
                 size += len(chunk)
             virtual = inspection.virtual_size(reader, self.image.get('disk_format'),
                                               self.conf.image_format)
+        if verifier is not None:
+            try:
+                verifier.check()
+            except signatures.SignatureFailed as e:
+                raise ImportFailed(e.message) from None
         values = {'status': 'active', 'size': size, 'checksum': md5.hexdigest(),
                   'os_hash_algo': algo, 'os_hash_value': secure.hexdigest()}
         values['virtual_size'] = self.pending.get('virtual_size') or virtual

@@ -106,7 +106,8 @@ def _store(resource, ctx, image, path, store_id):
             uploads.upload(resource.conf, registry, resource.stores, ctx, image['id'], data,
                            None, str(os.path.getsize(path)), store_id,
                            enforcer=resource.enforcer,
-                           notifier=getattr(resource, 'notifier', None))
+                           notifier=getattr(resource, 'notifier', None),
+                           signatures=getattr(resource, 'signatures', None))
     except BaseException:
         try:
             registry.image_update(ctx, image['id'], {'disk_format': image['disk_format']},

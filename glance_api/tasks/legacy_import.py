@@ -56,7 +56,8 @@ def run(api, ctx, task):
         try:
             uploads.upload(api.conf, api.registry, api.stores, ctx, image['id'],
                            uploads.ChunkReader(chunks), None, str(size) if size else None, None,
-                           enforcer=api.policy, notifier=api.notifier)
+                           enforcer=api.policy, notifier=api.notifier,
+                           signatures=api.signatures)
         finally:
             getattr(chunks, 'close', lambda: None)()
     except Exception as e:  # noqa: BLE001 - any error fails the task

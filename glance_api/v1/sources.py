@@ -103,7 +103,7 @@ class Source:
                 None if declared is None else str(declared),
                 core.get('store') if api.conf.enabled_backends else None,
                 enforcer=api.policy, notifier=api.notifier,
-                expected_checksum=core.get('checksum'))
+                expected_checksum=core.get('checksum'), signatures=api.signatures)
         if self.kind == 'location':
             return _set_location(api, ctx, image, self.url, self.remote_size)
         if self.kind == 'copy_from':
@@ -182,7 +182,7 @@ def _copy(api, ctx, image, url, core):
                            uploads.ChunkReader(chunks), size or None, None,
                            core.get('store') if api.conf.enabled_backends else None,
                            enforcer=api.policy, notifier=api.notifier,
-                           expected_checksum=core.get('checksum'))
+                           expected_checksum=core.get('checksum'), signatures=api.signatures)
         finally:
             close = getattr(chunks, 'close', None)
             if close is not None:

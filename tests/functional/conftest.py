@@ -84,7 +84,7 @@ def stop_process(proc):
 class Stack:
     """A glance-registry + glance-api pair started from the console scripts."""
 
-    def __init__(self, root, db_url, name, api_extra="", registry_extra=""):
+    def __init__(self, root, db_url, name, api_extra="", registry_extra="", api_port=None):
         self.root = root
         # NOTE: extra config text is appended to each file; a repeated section such as
         # [DEFAULT] merges with the one above, as oslo.config reads files.
@@ -96,6 +96,8 @@ class Stack:
         self.datadir.mkdir(parents=True, exist_ok=True)
         self.procs = {}
         self.api_port = self.reg_port = None
+        # a fixed api port, for consumers that remember the image endpoint (Cinder)
+        self.fixed_api_port = api_port
 
     @property
     def api_url(self):
@@ -122,7 +124,7 @@ class Stack:
 
     def start(self):
         """Sync the schema, then start the registry and the api; retry on a port race."""
-        self.api_port, self.reg_port = free_port(), free_port()
+        self.api_port, self.reg_port = self.fixed_api_port or free_port(), free_port()
         self.write_configs()
         self.manage("db", "sync")
         for attempt in range(3):
@@ -135,7 +137,7 @@ class Stack:
                 # NOTE: another xdist worker may grab a probed port before we bind it.
                 if attempt == 2 or "in use" not in str(exc):
                     raise
-                self.api_port, self.reg_port = free_port(), free_port()
+                self.api_port, self.reg_port = self.fixed_api_port or free_port(), free_port()
                 self.write_configs()
 
     def manage(self, *args):

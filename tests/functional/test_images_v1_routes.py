@@ -452,3 +452,18 @@ def test_405_501_and_404(user):
     assert "<h1>404 Not Found</h1>" in resp.text
     resp = user.get("/v1/nothing", headers={"Accept": "text/plain"})
     assert resp.text.startswith("404 Not Found\n\n")
+
+
+def test_limit_default_and_max_from_config(stack, tmp_path_factory, worker_id_safe):
+    """``limit_param_default`` and ``api_limit_max`` bound v1 lists as they bound v2's."""
+    extra = "\n[DEFAULT]\nlimit_param_default = 2\napi_limit_max = 3\n"
+    with running_stack(tmp_path_factory, "sqlite", "v1-limits", worker_id_safe,
+                       api_extra=extra) as running:
+        u = User(running.api_url)
+        for n in range(5):
+            assert create_v1(u, name=f"lim-{n}").status_code == 201
+        for path in ("/v1/images", "/v1/images/detail"):
+            assert len(ids(u.get(path))) == 2
+            assert len(ids(u.get(path + "?limit=1000"))) == 3
+            assert len(ids(u.get(path + "?limit=1"))) == 1
+        assert len(u.get("/v2/images?limit=1000").json()["images"]) == 3

@@ -4,8 +4,12 @@ One Keystone serves every worker (and tempest); it is started, never stopped, by
 fixture. The stacks' `[keystone_authtoken]` sections are the install guides' own text
 (etc/install-guide/), with `controller` and `GLANCE_PASS` filled in.
 """
+import base64
 import contextlib
+import datetime
+import fcntl
 import os
+from pathlib import Path
 import re
 import subprocess
 import uuid
@@ -129,23 +133,23 @@ KEYSTONE_FLAVOR = "\n[paste_deploy]\nflavor = keystone\n\n"
 class KeystoneStack(Stack):
     """A glance-registry + glance-api pair with `flavor = keystone` against ``keystone``."""
 
-    def __init__(self, root, db_url, name, keystone, workers=2):
+    def __init__(self, root, db_url, name, keystone, workers=2, api_extra="", api_port=None):
         workers_text = "\n[DEFAULT]\nworkers = %d\n" % workers
         super().__init__(
             root, db_url, name,
             api_extra=workers_text + KEYSTONE_FLAVOR
-            + guide_authtoken("glance-api.conf", keystone.url),
+            + guide_authtoken("glance-api.conf", keystone.url) + api_extra,
             registry_extra=workers_text + KEYSTONE_FLAVOR
-            + guide_authtoken("glance-registry.conf", keystone.url))
+            + guide_authtoken("glance-registry.conf", keystone.url), api_port=api_port)
         self.keystone = keystone
 
 
 @contextlib.contextmanager
-def keystone_stack(tmp_path_factory, keystone, name, workers=2):
+def keystone_stack(tmp_path_factory, keystone, name, workers=2, api_extra="", api_port=None):
     """Run a KeystoneStack over a fresh SQLite database for the with-block."""
     root = tmp_path_factory.mktemp(name)
     running = KeystoneStack(root, f"sqlite:///{root}/glance.sqlite", name, keystone,
-                            workers=workers)
+                            workers=workers, api_extra=api_extra, api_port=api_port)
     try:
         running.start()
         yield running
@@ -181,3 +185,90 @@ def clean_env(home):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env["HOME"] = str(home)
     return env
+
+
+def tool_value(script, command, key):
+    """Run ``tools/<script> <command>``; return the value of its last ``KEY=value`` line.
+
+    Skips the test when the tool could not install what it needs (pip), fails otherwise.
+    """
+    proc = subprocess.run(["bash", str(REPO_ROOT / "tools" / script), command],
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        if "pip could not install" in proc.stderr:
+            pytest.skip("tools/%s %s failed: %s" % (script, command, proc.stderr[-500:]))
+        raise RuntimeError("tools/%s %s failed:\n%s" % (script, command, proc.stderr[-3000:]))
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith(key + "="), proc.stdout
+    return last.split("=", 1)[1]
+
+
+@pytest.fixture(scope="session")
+def barbican(keystone):
+    """Start (or find) the real Barbican of tools/barbican.sh; return its URL."""
+    return tool_value("barbican.sh", "start", "BARBICAN_URL")
+
+
+class Signer:
+    """An RSA key whose self-signed certificate the demo user stored in Barbican."""
+
+    def __init__(self, keystone):
+        from barbicanclient import client
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+        from keystoneauth1 import identity, session
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "image-signer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=30))
+                .sign(self.key, hashes.SHA256()))
+        # as Glance's docs store it: the PEM file, base64-encoded
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        sess = session.Session(auth=identity.Password(
+            auth_url=keystone.url + "/v3", username="demo", password=PASSWORD,
+            project_name="demo", user_domain_name="Default", project_domain_name="Default"))
+        secret = client.Client(session=sess).secrets.create(
+            name="image-signer", payload=base64.b64encode(pem).decode(),
+            secret_type="certificate", payload_content_type="application/octet-stream",
+            payload_content_encoding="base64")
+        self.cert_uuid = secret.store().rsplit("/", 1)[1]
+
+    def properties(self, data, **override):
+        """The four img_signature properties of ``data`` (RSA-PSS, SHA-256)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+        signature = self.key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                                    salt_length=padding.PSS.MAX_LENGTH),
+                                  hashes.SHA256())
+        props = {"img_signature": base64.b64encode(signature).decode(),
+                 "img_signature_hash_method": "SHA-256",
+                 "img_signature_key_type": "RSA-PSS",
+                 "img_signature_certificate_uuid": self.cert_uuid}
+        props.update(override)
+        return props
+
+
+@pytest.fixture(scope="session")
+def signer(keystone, barbican):
+    """A signing key whose certificate the demo user stored in Barbican."""
+    return Signer(keystone)
+
+
+@contextlib.contextmanager
+def image_catalog(keystone, image_url):
+    """Point the catalog's image endpoints at ``image_url`` for the with-block.
+
+    The catalog is shared by every test process (and tempest); consumers that find the image
+    service there (Cinder, Horizon) hold this machine-wide lock while they use it.
+    """
+    cache = Path(os.environ.get("GLANCE_CLONE_CACHE", Path.home() / ".cache" / "glance-clone"))
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "image-catalog.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        keystone.register(image_url)
+        yield

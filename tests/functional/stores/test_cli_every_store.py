@@ -5,6 +5,7 @@ Swift's s3api), RBD and Cinder, each on its real server; ``openstack image save`
 same bytes back; ``glance stores-info`` lists them.
 """
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ import uuid
 import pytest
 
 from tests.conftest import script
-from tests.functional.conftest import Stack
+from tests.functional.conftest import Stack, User
 from tests.functional.stores.conftest import SWIFT_KEY, SWIFT_USER, unique
 from tests.functional.stores.test_contract_cinder import cinder_url  # noqa: F401 (fixture)
 
@@ -104,3 +105,23 @@ def test_cli_upload_to_each_store_downloads_identical(every_store, tmp_path, sto
     assert out.read_bytes() == data
     _run(tmp_path, script("openstack"), "--os-auth-type", "none", "--os-endpoint",
          every_store.api_url, "image", "delete", name)
+
+
+@pytest.mark.parametrize("store_id", STORES)
+def test_v1_upload_to_each_store_downloads_identical(every_store, store_id):
+    """Images API v1 (issue 15): POST /v1/images with x-image-meta-store puts the bytes in
+    that store, v2 shows it there, and GET /v1/images/{id} gives them back."""
+    user = User(every_store.api_url)
+    data = os.urandom(2 * 1024 * 1024 + 7)
+    resp = user.post("/v1/images", data=data, headers={
+        "x-image-meta-name": "v1-" + store_id, "x-image-meta-disk_format": "raw",
+        "x-image-meta-container_format": "bare", "x-image-meta-store": store_id,
+        "Content-Type": "application/octet-stream"})
+    assert resp.status_code == 201, resp.text
+    image = resp.json()["image"]
+    assert image["status"] == "active" and image["size"] == len(data)
+    assert user.show(image["id"])["stores"] == store_id
+    got = user.get(f"/v1/images/{image['id']}")
+    assert got.status_code == 200 and got.content == data
+    assert got.headers["x-image-meta-checksum"] == hashlib.md5(data).hexdigest()
+    assert user.delete(f"/v1/images/{image['id']}").status_code == 200

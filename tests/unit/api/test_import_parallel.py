@@ -9,6 +9,7 @@ import types
 
 import pytest
 
+from glance_api.data import signatures
 from glance_api.imports import flows as import_flows
 from glance_api.imports import resources as imports
 from glance_api.imports import staging
@@ -94,7 +95,7 @@ def _job(tmp_path, parallel, must_succeed=True, fail=None, method='glance-direct
         'status': 'uploading', 'disk_format': 'raw', 'container_format': 'bare',
         'size': len(DATA), 'properties': {import_flows.LOCK: 't1'}})
     api = types.SimpleNamespace(conf=conf, registry=registry, stores=stores,
-                                staging=staged)
+                                staging=staged, signatures=signatures.Signatures(conf))
     (tmp_path / 'staging').mkdir(parents=True)
     (tmp_path / 'staging' / image['id']).write_bytes(DATA)
     task = {'id': 't1', 'type': 'api_image_import',

@@ -6,6 +6,7 @@ import zipfile
 
 import pytest
 
+from glance_api.data import signatures
 from glance_api import exceptions as exc
 from glance_api.imports import flows as import_flows
 from glance_api.imports import plugins as import_plugins
@@ -137,7 +138,8 @@ def _interrupted(tmp_path, method, staged):
         "properties": {import_flows.LOCK: "t1", import_flows.IMPORTING: "",
                        import_flows.FAILED: ""}})
     api = types.SimpleNamespace(conf=conf, registry=registry, stores=object(),
-                                staging=staging.Staging(conf))
+                                staging=staging.Staging(conf),
+                                signatures=signatures.Signatures(conf))
     if staged:
         (tmp_path / "staging").mkdir(exist_ok=True)
         (tmp_path / "staging" / image["id"]).write_bytes(b"data")
