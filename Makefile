@@ -48,6 +48,15 @@ keystone-start:
 keystone-stop:
 	bash tools/keystone.sh stop
 
+# Horizon against that Keystone, one per upload mode (README "Horizon"); MODE=legacy|direct.
+.PHONY: horizon-start horizon-stop
+MODE ?= legacy
+horizon-start:
+	bash tools/horizon.sh start $(MODE)
+
+horizon-stop:
+	bash tools/horizon.sh stop $(MODE)
+
 $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	touch $@

@@ -27,10 +27,14 @@ if ! up 5672 && command -v rabbitmq-server >/dev/null 2>&1; then
   for _ in $(seq 1 60); do up 5672 && break; sleep 1; done
 fi
 # Tools some tests use when present (they skip or fall back without them): memcached for the
-# shared token cache of keystone mode, qemu-img for real qcow2 test images. Best effort.
+# shared token cache of keystone mode, qemu-img for real qcow2 test images, a browser for
+# Horizon's. Best effort.
 need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
+# Debian's Chromium and its chromedriver for the Horizon browser tests (tests/functional/horizon).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing ${need[*]}" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || \

@@ -6,7 +6,9 @@
 #                                        stdout line is KEYSTONE_URL=http://127.0.0.1:PORT
 #   tools/keystone.sh stop               stop it
 #   tools/keystone.sh url                print the URL; exit 0 only if it is running
-#   tools/keystone.sh register IMAGE_URL (re)point the image endpoints (RegionOne) at IMAGE_URL
+#   tools/keystone.sh register IMAGE_URL [REGION]
+#                                        (re)point the image endpoints of REGION (default
+#                                        RegionOne; created if missing) at IMAGE_URL
 #   tools/keystone.sh pid                print the gunicorn master pid (= its process group)
 #
 # State (config, fernet keys, pid, port, log) lives in $GLANCE_CLONE_CACHE/keystone/
@@ -113,7 +115,10 @@ sys.argv = sys.argv[:1]
 from keystone.wsgi.api import application  # noqa: E402,F401
 EOF
     cat > "$STATE/register.py" <<'PY'
-"""Idempotent accounts / image endpoints. usage: register.py KEYSTONE_URL PASSWORD [IMAGE_URL]"""
+"""Idempotent accounts / image endpoints.
+
+usage: register.py KEYSTONE_URL PASSWORD [IMAGE_URL [REGION]]
+"""
 import sys
 
 from keystoneauth1 import session as ks_session
@@ -121,6 +126,7 @@ from keystoneauth1.identity import v3
 
 url, pw = sys.argv[1], sys.argv[2]
 image_url = sys.argv[3] if len(sys.argv) > 3 else None
+region = sys.argv[4] if len(sys.argv) > 4 else 'RegionOne'
 base = url + '/v3'
 s = ks_session.Session(auth=v3.Password(
     auth_url=base, username='admin', password=pw, project_name='admin',
@@ -164,16 +170,19 @@ if image_url is None:
 
 svc = one('services', type='image') or post('/services', {'service': {
     'name': 'glance', 'type': 'image', 'description': 'OpenStack Image'}})['service']
+if s.get(base + '/regions/' + region, raise_exc=False).status_code == 404:
+    post('/regions', {'region': {'id': region}})
+# Only this region's endpoints: another region may point at another api (the Horizon tests').
 for iface in ('public', 'internal', 'admin'):
-    eps = get('/endpoints', service_id=svc['id'], interface=iface)['endpoints']
+    eps = [ep for ep in get('/endpoints', service_id=svc['id'], interface=iface)['endpoints']
+           if ep.get('region_id') == region]
     for ep in eps[1:]:
         s.delete(base + '/endpoints/' + ep['id'])
     if not eps:
         post('/endpoints', {'endpoint': {'service_id': svc['id'], 'interface': iface,
-                                         'url': image_url, 'region_id': 'RegionOne'}})
-    elif eps[0]['url'] != image_url or eps[0].get('region_id') != 'RegionOne':
-        s.patch(base + '/endpoints/' + eps[0]['id'],
-                json={'endpoint': {'url': image_url, 'region_id': 'RegionOne'}})
+                                         'url': image_url, 'region_id': region}})
+    elif eps[0]['url'] != image_url:
+        s.patch(base + '/endpoints/' + eps[0]['id'], json={'endpoint': {'url': image_url}})
 PY
 }
 
@@ -271,10 +280,11 @@ case "${1:-}" in
     start) do_start ;;
     stop) do_stop_quiet ;;
     register)
-        [ -n "${2:-}" ] || die "usage: $0 register IMAGE_URL"
+        [ -n "${2:-}" ] || die "usage: $0 register IMAGE_URL [REGION]"
         running || die "keystone is not running (tools/keystone.sh start)"
+        write_files   # a Keystone started by an older copy of this script has an older script
         "$KVENV/bin/python" "$STATE/register.py" "http://$HOST:$(cat "$STATE/port")" \
-            "$PASSWORD" "$2" >&2
+            "$PASSWORD" "$2" "${3:-RegionOne}" >&2
         ;;
-    *) die "usage: $0 start|stop|url|pid|register IMAGE_URL" ;;
+    *) die "usage: $0 start|stop|url|pid|register IMAGE_URL [REGION]" ;;
 esac

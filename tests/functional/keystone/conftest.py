@@ -69,9 +69,9 @@ class Keystone:
             "X-Auth-Token": self.token("admin")[0], "X-Subject-Token": token})
         return resp.status_code
 
-    def register(self, image_url):
-        """Point the catalog's image endpoints at ``image_url``."""
-        proc = keystone_sh("register", image_url)
+    def register(self, image_url, region="RegionOne"):
+        """Point the catalog's image endpoints of ``region`` at ``image_url``."""
+        proc = keystone_sh("register", image_url, region)
         assert proc.returncode == 0, proc.stderr
 
     def pgid(self):
