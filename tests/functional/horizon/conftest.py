@@ -206,29 +206,46 @@ class Page:
 
     def find(self, css, timeout=WAIT):
         """Return the first visible element matching ``css`` (waits for it)."""
-        def visible(driver):
-            for element in driver.find_elements("css selector", css):
-                if element.is_displayed():
-                    return element
-            return None
-        return self.wait(visible, timeout, "no visible %r" % css)
+        return self.wait(lambda d: self._first_visible(d, "css selector", css), timeout,
+                         "no visible %r" % css)
+
+    def _click_when_free(self, finder, what, timeout):
+        """Click what ``finder(driver)`` returns, again while another element (a modal still
+        sliding in, a toast) would take the click."""
+        from selenium.common.exceptions import ElementClickInterceptedException
+
+        def clicked(driver):
+            element = finder(driver)
+            if element is None:
+                return False
+            try:
+                element.click()
+            except ElementClickInterceptedException:
+                return False
+            return True
+        self.wait(clicked, timeout, "could not click %s" % what)
+
+    @staticmethod
+    def _first_visible(driver, by, query):
+        for element in driver.find_elements(by, query):
+            if element.is_displayed():
+                return element
+        return None
 
     def click(self, css, timeout=WAIT):
-        self.find(css, timeout).click()
+        self._click_when_free(lambda d: self._first_visible(d, "css selector", css), css,
+                              timeout)
 
     def find_xpath(self, xpath, timeout=WAIT):
         """Return the first visible element matching ``xpath`` (waits for it)."""
-        def visible(driver):
-            for element in driver.find_elements("xpath", xpath):
-                if element.is_displayed():
-                    return element
-            return None
-        return self.wait(visible, timeout, "no visible %s" % xpath)
+        return self.wait(lambda d: self._first_visible(d, "xpath", xpath), timeout,
+                         "no visible %s" % xpath)
 
     def click_text(self, text, tag="*", timeout=WAIT):
         """Click the visible element ``tag`` whose own text is ``text``."""
-        self.find_xpath("//%s[normalize-space(.)=%s]" % (tag, xpath_literal(text)),
-                        timeout).click()
+        xpath = "//%s[normalize-space(.)=%s]" % (tag, xpath_literal(text))
+        self._click_when_free(lambda d: self._first_visible(d, "xpath", xpath), xpath,
+                              timeout)
 
     def type(self, css, text):
         element = self.find(css)
