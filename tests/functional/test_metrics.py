@@ -3,7 +3,9 @@
 Each service runs two gunicorn workers: the counters must add up across them, so every
 delta below is exact whichever worker served a request or the scrape.
 """
+import concurrent.futures
 import os
+import time
 
 import pytest
 import requests
@@ -64,11 +66,13 @@ def worker_pids(metered):
 
 def test_counts_latency_and_bytes_add_up_across_workers(metered):
     user = User(metered.api_url)
-    # NOTE: new connections until both workers have served (and so written) something.
-    for _ in range(200):
-        if len(worker_pids(metered)) == 2:
-            break
-        requests.get(metered.api_url + "/healthcheck", timeout=10)
+    # NOTE: bursts of concurrent new connections until both workers have served (and so
+    # written) something: one at a time, a loaded machine may hand them all to one worker.
+    deadline = time.monotonic() + 60
+    while len(worker_pids(metered)) < 2 and time.monotonic() < deadline:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: requests.get(metered.api_url + "/healthcheck",
+                                                 timeout=10), range(8)))
     assert len(worker_pids(metered)) == 2
     api0, reg0 = scrape(metered.api_url), scrape(metered.registry_url)
     data = os.urandom(256 * 1024 + 3)

@@ -4,7 +4,8 @@ Galera certifies a transaction at COMMIT against what other nodes committed mean
 loser is rolled back with MySQL's deadlock error (1213). These tests show that premise, then
 that the repository's compare-and-swap status changes sent to different nodes at once have
 exactly one winner and never surface the deadlock (glance_db.retry), that a row written on
-one node is read on another at once with ``[database] mysql_wsrep_sync_wait = 1``, and, with
+one node is read and updated on another at once with ``[database] mysql_wsrep_sync_wait = 3``
+(1 makes reads wait, 2 updates and deletes), and, with
 two full stacks (api + registry) on two nodes, that concurrent uploads into one image give
 one 204 and one 409.
 """
@@ -71,7 +72,7 @@ def galera_db(galera_nodes):
 
 @pytest.fixture(scope="module")
 def repos(galera_db):
-    engines = [create_engine(url, wsrep_sync_wait=1) for url in galera_db[:2]]
+    engines = [create_engine(url, wsrep_sync_wait=3) for url in galera_db[:2]]
     yield [ImageRepo(e) for e in engines]
     for e in engines:
         e.dispose()
@@ -138,8 +139,9 @@ def test_read_your_writes_across_nodes(repos):
     for n in range(30):
         image = repos[0].image_create({"status": "queued", "owner": "p1",
                                        "visibility": "private", "name": "ryw-%d" % n})
-        assert repos[1].image_get(image["id"])["name"] == "ryw-%d" % n
-        repos[1].image_update(image["id"], {"name": "ryw-%d-b" % n})
+        if n % 2:   # a read on the other node first, or straight an update there
+            assert repos[1].image_get(image["id"])["name"] == "ryw-%d" % n
+        repos[1].image_update(image["id"], {"name": "ryw-%d-b" % n}, from_state="queued")
         assert repos[0].image_get(image["id"])["name"] == "ryw-%d-b" % n
 
 
@@ -148,7 +150,7 @@ def two_stacks(galera_nodes, tmp_path_factory):
     """Two api + registry pairs, one on node 1 and one on node 2, sharing a file store;
     ``glance-manage db sync`` builds the schema through node 1."""
     shared = tmp_path_factory.mktemp("galera-images")
-    extra = "\n[database]\nmysql_wsrep_sync_wait = 1\n"
+    extra = "\n[database]\nmysql_wsrep_sync_wait = 3\n"
     stacks = []
     with scratch_database(galera_nodes) as urls:
         try:
