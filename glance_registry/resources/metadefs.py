@@ -65,8 +65,8 @@ bodies.register(NS_CREATE, NS_UPDATE, NS_SEARCH, ITEM_BODY, TAGS_BODY)
 CONTENT_KINDS = ('objects', 'properties', 'tags')
 
 
-def _viewer(req):
-    ctx = req.context.ctx
+def _viewer(ctx):
+    """The caller as the metadef repository checks it (owner or admin for writes)."""
     return {'project_id': ctx.project_id, 'is_admin': ctx.is_admin}
 
 
@@ -101,7 +101,7 @@ class NamespaceSearchResource:
     def on_post(self, req, resp):
         """Answer ``{"namespaces": [...]}``."""
         query = bodies.load(req, NS_SEARCH)
-        render(resp, {'namespaces': self.repo.namespace_list(**_viewer(req), **query)})
+        render(resp, {'namespaces': self.repo.namespace_list(**_viewer(req.context.ctx), **query)})
 
 
 class NamespaceResource:
@@ -114,16 +114,17 @@ class NamespaceResource:
         """Show a namespace (``?detail=true``: with its contents)."""
         detail = req.get_param_as_bool('detail') or False
         render(resp, {'namespace': self.repo.namespace_get(ns, detail=detail,
-                                                           **_viewer(req))})
+                                                           **_viewer(req.context.ctx))})
 
     def on_put(self, req, resp, ns):
         """Replace a namespace's columns."""
         values = bodies.load(req, NS_UPDATE)['values']
-        render(resp, {'namespace': self.repo.namespace_update(ns, values, **_viewer(req))})
+        viewer = _viewer(req.context.ctx)
+        render(resp, {'namespace': self.repo.namespace_update(ns, values, **viewer)})
 
     def on_delete(self, req, resp, ns):
         """Delete a namespace and its contents."""
-        self.repo.namespace_delete(ns, **_viewer(req))
+        self.repo.namespace_delete(ns, **_viewer(req.context.ctx))
         resp.status = falcon.HTTP_204
 
 
@@ -136,7 +137,7 @@ class ContentsResource:
     def on_get(self, req, resp, ns, kind):
         """Answer ``{"items": [...]}``."""
         if _kind(kind) == 'resource_types':
-            render(resp, {'items': self.repo.association_list(ns, **_viewer(req))})
+            render(resp, {'items': self.repo.association_list(ns, **_viewer(req.context.ctx))})
             return
         paging = {}
         if kind == 'tags':
@@ -148,15 +149,15 @@ class ContentsResource:
                       'sort_dir': req.get_param('sort_dir') or 'desc'}
             if paging['sort_dir'] not in ('asc', 'desc'):
                 raise exceptions.BadRequest('Invalid sort_dir')
-        render(resp, {'items': self.repo.item_list(ns, kind, **paging, **_viewer(req))})
+        render(resp, {'items': self.repo.item_list(ns, kind, **paging, **_viewer(req.context.ctx))})
 
     def on_post(self, req, resp, ns, kind):
         """Create one item from ``{"item": values}``."""
         values = bodies.load(req, ITEM_BODY)['item']
         if _kind(kind) == 'resource_types':
-            item = self.repo.association_create(ns, values, **_viewer(req))
+            item = self.repo.association_create(ns, values, **_viewer(req.context.ctx))
         else:
-            item = self.repo.item_create(ns, kind, values, **_viewer(req))
+            item = self.repo.item_create(ns, kind, values, **_viewer(req.context.ctx))
         render(resp, {'item': item}, falcon.HTTP_201)
 
     def on_put(self, req, resp, ns, kind):
@@ -165,12 +166,12 @@ class ContentsResource:
             raise falcon.HTTPMethodNotAllowed(['GET', 'POST', 'DELETE'])
         body = bodies.load(req, TAGS_BODY)
         items = self.repo.tags_create(ns, body['names'], append=body.get('append', False),
-                                      **_viewer(req))
+                                      **_viewer(req.context.ctx))
         render(resp, {'items': items})
 
     def on_delete(self, req, resp, ns, kind):
         """Delete every item of that kind."""
-        self.repo.namespace_purge(ns, _kind(kind), **_viewer(req))
+        self.repo.namespace_purge(ns, _kind(kind), **_viewer(req.context.ctx))
         resp.status = falcon.HTTP_204
 
 
@@ -184,21 +185,22 @@ class ContentResource:
         """Show one object, property or tag."""
         if _kind(kind) == 'resource_types':
             raise falcon.HTTPMethodNotAllowed(['DELETE'])
-        render(resp, {'item': self.repo.item_get(ns, kind, name, **_viewer(req))})
+        render(resp, {'item': self.repo.item_get(ns, kind, name, **_viewer(req.context.ctx))})
 
     def on_put(self, req, resp, ns, kind, name):
         """Replace one object, property or tag."""
         if _kind(kind) == 'resource_types':
             raise falcon.HTTPMethodNotAllowed(['DELETE'])
         values = bodies.load(req, ITEM_BODY)['item']
-        render(resp, {'item': self.repo.item_update(ns, kind, name, values, **_viewer(req))})
+        viewer = _viewer(req.context.ctx)
+        render(resp, {'item': self.repo.item_update(ns, kind, name, values, **viewer)})
 
     def on_delete(self, req, resp, ns, kind, name):
         """Delete one item (or resource-type association)."""
         if _kind(kind) == 'resource_types':
-            self.repo.association_delete(ns, name, **_viewer(req))
+            self.repo.association_delete(ns, name, **_viewer(req.context.ctx))
         else:
-            self.repo.item_delete(ns, kind, name, **_viewer(req))
+            self.repo.item_delete(ns, kind, name, **_viewer(req.context.ctx))
         resp.status = falcon.HTTP_204
 
 

@@ -20,9 +20,8 @@ from glance_registry.resources.images import writable_image
 _KINDS = ('deleted_image', 'stalled_upload', 'location')
 
 
-def _require_admin(req):
+def _require_admin(ctx):
     """Raise Forbidden unless glance-api forwards an admin's call (the scrubber's)."""
-    ctx = req.context.ctx
     rights.require_service(ctx)
     if not ctx.is_admin:
         raise exceptions.Forbidden('Only an admin may do this')
@@ -77,7 +76,7 @@ class ScrubJobsResource:
 
     def on_get(self, req, resp):
         """Answer ``{"jobs": [...]}``."""
-        _require_admin(req)
+        _require_admin(req.context.ctx)
         # NOTE: bounded: past them a time is out of datetime's range, a LIMIT not SQL.
         seconds = {'min_value': 0, 'max_value': bodies.INT32_MAX, 'default': 0}
         jobs = self.repo.jobs(req.get_param_as_int('scrub_time', **seconds),
@@ -97,7 +96,7 @@ class ScrubFinishResource:
 
     def on_post(self, req, resp, image_id):
         """Answer ``{"status": new status or null}``."""
-        _require_admin(req)
+        _require_admin(req.context.ctx)
         body = bodies.load(req)
         kind = body.get('kind') if isinstance(body, dict) else None
         if kind not in _KINDS:
@@ -115,7 +114,7 @@ class ScrubRestoreResource:
 
     def on_post(self, req, resp, image_id):
         """Restore the image (204)."""
-        _require_admin(req)
+        _require_admin(req.context.ctx)
         self.repo.restore(image_id)
         resp.status = falcon.HTTP_204
 
