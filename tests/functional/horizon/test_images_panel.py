@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.functional.horizon.conftest import wait_for
+from tests.functional.horizon.conftest import wait_for, xpath_literal
 from tests.functional.keystone.conftest import unique
 
 pytestmark = [pytest.mark.horizon, pytest.mark.keystone]
@@ -94,9 +94,24 @@ def test_edit_name_and_visibility(browser, api):
 
 
 def set_protected(browser, name, label):
+    """Choose ``label`` for Protected in the Edit Image dialog of ``name`` and save it.
+
+    NOTE: a click on the radio label can land before Angular has bound it (seen once in a full
+    run: the dialog closed, the image stayed unprotected); click until the label is the active
+    one, then save and wait for Horizon's word that the update was made.
+    """
     browser.edit(name)
-    browser.click_text(label, tag="div[@name='protected']//label")
+    tag = "div[@name='protected']//label"
+    chosen = "//%s[normalize-space(.)=%s]" % (tag, xpath_literal(label))
+
+    def active(driver):
+        if "active" in (browser.find_xpath(chosen).get_attribute("class") or ""):
+            return True
+        browser.click_text(label, tag=tag)
+        return False
+    browser.wait(active, message="Protected never showed %r chosen" % label)
     browser.click("button.finish")
+    browser.wait_text("Image %s was successfully updated." % name)
 
 
 def test_protected_image_cannot_be_deleted(browser, api):
