@@ -32,6 +32,7 @@ from glance_api.v1 import members as v1_members
 from glance_api.web.versions import Negotiator, application_url
 from glance_server import metrics
 from glance_server import flavors
+from glance_server import token_memo
 
 LOG = logging.getLogger(__name__)
 KNOWN_METHODS = frozenset(('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'))
@@ -200,12 +201,19 @@ def _wrap_keystone(app, conf):
     """Put keystonemiddleware's auth_token in front of ``app``, as Glance's paste pipeline.
 
     With delay_auth_decision a missing or invalid token reaches ContextMiddleware, which
-    answers Glance's 401; auth_token then adds ``WWW-Authenticate: Keystone uri=...``.
+    answers Glance's 401; auth_token then adds ``WWW-Authenticate: Keystone uri=...``. What
+    auth_token concluded about a confirmed token is remembered by token_memo.TokenMemo for at
+    most ``token_cache_time``.
     """
     # NOTE: imported here so noauth deployments never load keystonemiddleware.
     from keystonemiddleware import auth_token
-    return auth_token.AuthProtocol(app, {'oslo_config_config': conf,
-                                         'delay_auth_decision': True})
+
+    for group, opts in auth_token.list_opts():
+        conf.register_opts(opts, group=group)
+    return token_memo.TokenMemo(
+        app, lambda inner: auth_token.AuthProtocol(inner, {'oslo_config_config': conf,
+                                                           'delay_auth_decision': True}),
+        ttl=conf.keystone_authtoken.token_cache_time)
 
 
 class GlanceApi:

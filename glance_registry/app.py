@@ -10,6 +10,7 @@ from sqlalchemy import exc as sa_exc
 from glance_registry import context
 from glance_registry import exceptions as reg_exc
 from glance_server import metrics
+from glance_server import token_memo
 from glance_registry import rights
 from glance_registry.resources import bodies, cache, images, members, metadefs, scrub, tasks
 from glance_registry.resources import usage
@@ -128,7 +129,8 @@ def _keystone(app, conf):
 
     As Glance's registry-keystone pipeline: every call but /healthcheck needs a valid
     X-Auth-Token (no delay_auth_decision, so keystonemiddleware answers the 401 itself); the
-    identity headers reaching ``app`` are the ones it set from the token.
+    identity headers reaching ``app`` are the ones it set from the token, remembered per token
+    pair by token_memo.TokenMemo for at most ``token_cache_time``.
     """
     # NOTE: imported here so noauth deployments never load keystonemiddleware.
     from keystonemiddleware import auth_token
@@ -139,7 +141,11 @@ def _keystone(app, conf):
                 return None
             return super().process_request(request)
 
-    return AuthProtocol(app, {'oslo_config_config': conf})
+    for group, opts in auth_token.list_opts():
+        conf.register_opts(opts, group=group)
+    return token_memo.TokenMemo(
+        app, lambda inner: AuthProtocol(inner, {'oslo_config_config': conf}),
+        ttl=conf.keystone_authtoken.token_cache_time)
 
 
 class NoServiceRoles(ValueError):

@@ -6,6 +6,8 @@ limits on it, and gives the glance user the system reader role oslo.limit needs,
 quota guide says. The stack reads the limits with `[oslo_limit] endpoint_id`.
 """
 import contextlib
+import fcntl
+import tempfile
 
 import pytest
 import requests
@@ -54,7 +56,18 @@ def _one(items):
 
 def register_limits(keystone, api_url):
     """Create (once) the test service, its endpoint and registered limits; return the
-    endpoint id."""
+    endpoint id.
+
+    NOTE: both xdist workers (and other runs on the shared Keystone) may get here at once:
+    a machine-wide lock keeps the read-then-create steps from racing (seen: a duplicate
+    registered limit, 409).
+    """
+    with open(tempfile.gettempdir() + "/glance-clone-limits-test.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _register_limits(keystone, api_url)
+
+
+def _register_limits(keystone, api_url):
     admin = _Admin(keystone)
     service = _one(admin.get("/services", type=SERVICE_TYPE)["services"])
     if service is None:
