@@ -377,6 +377,15 @@ class CinderStore(base.Store):
         volume = self.api.call("GET", "/volumes/%s" % self._volume_id(location))["volume"]
         return int(volume["metadata"].get("image_size", volume["size"] * GiB))
 
+    def location_project(self, location):
+        """Return the project of the volume at ``location``; "" when Cinder does not show
+        it (it shows ``os-vol-tenant-attr:tenant_id`` to admins only).
+
+        :raises: NotFound, BadStoreUri, BackendUnavailable
+        """
+        volume = self.api.call("GET", "/volumes/%s" % self._volume_id(location))["volume"]
+        return volume.get("os-vol-tenant-attr:tenant_id") or ""
+
     def get(self, location, offset=0, length=None):
         """Return (VolumeReader from ``offset``, image size); the volume stays attached
         read-only until the reader is closed."""
