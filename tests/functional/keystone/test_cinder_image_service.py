@@ -144,6 +144,9 @@ def test_volume_from_rbd_image_is_a_cow_clone(rbd_stack, keystone, demo_session,
         assert meta["volume_image_metadata"]["image_id"] == image["id"]
     finally:
         _delete_volume(demo_session, volume_id)
+        # the image's snapshot is the parent of the volume until the volume is gone
+        _wait_gone(demo_session, volume_id)
+        assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
 
 
 def test_upload_volume_to_image(rbd_stack, keystone, demo_session, ceph_conf):
@@ -273,6 +276,15 @@ def test_upload_to_image_on_cinder_backend_is_a_cinder_location(
         assert clone["metadata"]["image_owner"] == demo.project_id
         assert clone["os-vol-tenant-attr:tenant_id"] == demo.project_id
 
+        # The hash task of the location import (do_secure_hash) reads the volume first.
+        # NOTE: a reader arriving meanwhile waits for the attachment
+        # (cinder_attachment_retry_attempts); the test waits, so its timing stays its own.
+        deadline = time.monotonic() + 240
+        while (image := demo.show(image_id))["checksum"] is None:
+            assert time.monotonic() < deadline, image
+            time.sleep(1)
+        assert image["checksum"] == expected and image["size"] == GiB
+
         # The bytes, through this service's cinder store.
         started = time.monotonic()
         resp = demo.session.get(f"{rbd_stack.api_url}/v2/images/{image_id}/file",
@@ -284,12 +296,6 @@ def test_upload_to_image_on_cinder_backend_is_a_cinder_location(
             size += len(chunk)
         download = time.monotonic() - started
         assert (size, digest.hexdigest()) == (GiB, expected)
-        # The hash task of the location import (do_secure_hash) reads the same bytes.
-        deadline = time.monotonic() + 240
-        while (image := demo.show(image_id))["checksum"] is None:
-            assert time.monotonic() < deadline, image
-            time.sleep(1)
-        assert image["checksum"] == expected and image["size"] == GiB
         print(f"\ncinder backend upload-to-image: active in {active_after:.1f} s, location "
               f"{location['url']}, 1 GiB download {download:.1f} s, md5 {expected} "
               f"(volume) == {digest.hexdigest()} (download) == {image['checksum']} (image)")
