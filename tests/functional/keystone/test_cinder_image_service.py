@@ -339,3 +339,40 @@ def _drop_clone_snap_leftover(ceph_conf, volume_id, clone_id):
         proc = subprocess.run(["rbd", "-c", ceph_conf, *args], capture_output=True, text=True,
                               timeout=60)
         assert proc.returncode == 0, proc.stderr
+
+
+def test_user_location_may_name_only_its_own_projects_volume(rbd_stack, keystone, demo_session):
+    """SECURITY: the cinder store reads and deletes volumes as a service user that sees every
+    project's; a user's own location (PATCH, show_multiple_locations) is refused unless the
+    volume is its project's."""
+    demo = keystone.user(rbd_stack.api_url, "demo")
+    alt_session = _session(keystone, "alt_demo", "alt_demo")
+    volumes = {}
+    try:
+        for name, sess in (("demo", demo_session), ("alt", alt_session)):
+            resp = _volumes(sess, "POST", "/volumes", json={"volume": {"size": 1,
+                                                                       "name": name}})
+            assert resp.status_code == 202, resp.text
+            volumes[name] = resp.json()["volume"]["id"]
+        for name, sess in (("demo", demo_session), ("alt", alt_session)):
+            _wait_volume(sess, volumes[name])
+        image = demo.create_image(name=unique("cinder-loc"), disk_format="raw",
+                                  container_format="bare")
+        foreign = {"url": "cinder://" + volumes["alt"], "metadata": {}}
+        resp = demo.patch(f"/v2/images/{image['id']}",
+                          [{"op": "add", "path": "/locations/-", "value": foreign}])
+        assert resp.status_code == 400 and "Invalid location" in resp.text, resp.text
+        assert demo.show(image["id"])["status"] == "queued"
+        own = {"url": "cinder://" + volumes["demo"], "metadata": {}}
+        resp = demo.patch(f"/v2/images/{image['id']}",
+                          [{"op": "add", "path": "/locations/-", "value": own}])
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["status"] == "active" and resp.json()["size"] == GiB
+        # As Glance: the image's volume goes with the image; the other project's stays.
+        assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
+        _wait_gone(demo_session, volumes.pop("demo"))
+        assert _wait_volume(alt_session, volumes["alt"])["status"] == "available"
+    finally:
+        for name, sess in (("demo", demo_session), ("alt", alt_session)):
+            if name in volumes:
+                _delete_volume(sess, volumes[name])
