@@ -14,10 +14,11 @@
 #                           Keystone auth (tools/keystone.sh), registered in the catalog
 #                           as volumev3 (RegionOne); the last stdout line is
 #                           CINDER_KEYSTONE_URL=http://127.0.0.1:KPORT/v3
-#                           It also gives the volume service a [glance] service user
-#                           (Keystone account "cinder", project "service", roles admin and
-#                           service) for the image service's location API, restarting the
-#                           volume service once when that section first appears or changes.
+#                           start (which starts tools/keystone.sh too) gives the volume
+#                           service a [glance] service user (Keystone account "cinder",
+#                           project "service", roles admin and service) for the image
+#                           service's location API; keystone-api restarts the volume
+#                           service only if that section is missing or outdated.
 #
 # Two RBD backends on the same pool: "ceph" (volume type ceph, the default) uploads a
 # volume's bytes to the image service; "ceph-upload" (volume type ceph-upload) has
@@ -151,6 +152,15 @@ prepare() {
         timeout 60 rbd -c "$ceph_conf" pool init "$POOL"
     fi
     write_conf "$ceph_conf"
+    # The [glance] service user before the volume service starts, so that keystone-api
+    # never has to restart it under another test's feet.
+    KEYSTONE_URL="$(bash "$ROOT/tools/keystone.sh" start 2>/dev/null | tail -1 | cut -d= -f2-)" \
+        || KEYSTONE_URL=""
+    if [ -n "$KEYSTONE_URL" ]; then
+        glance_conf "$KEYSTONE_URL" >"$STATE/cinder-glance.conf"
+    else
+        log "Keystone did not start: cinder-volume runs without a [glance] service user"
+    fi
     "$CVENV/bin/python" - "$DB_NAME" <<'PY'
 import sys
 import pymysql
@@ -242,6 +252,7 @@ do_start() {
     done
     wait_ready
     ensure_volume_type
+    [ -z "${KEYSTONE_URL:-}" ] || ensure_glance_account "$KEYSTONE_URL"
     log "ready: $URL"
     echo "CINDER_URL=$URL"
 }
@@ -298,7 +309,7 @@ PY
 # image service's service_api rule) with the credentials of its [glance] section, not the
 # caller's token. The account is an admin too: the image it registers a location for
 # belongs to the caller's project, and only admins see other projects' private images.
-ensure_glance_user() {  # keystone URL
+ensure_glance_account() {  # keystone URL
     "$CVENV/bin/python" - "$1" <<'PY'
 import sys
 from keystoneauth1 import session
@@ -317,18 +328,28 @@ for name in ("admin", "service"):
     role = s.get("/roles?name=" + name, **ks).json()["roles"][0]
     s.put("/projects/%s/users/%s/roles/%s" % (project["id"], user["id"], role["id"]), **ks)
 PY
-    local conf
-    conf="[glance]
+}
+
+glance_conf() {  # keystone URL
+    cat <<EOF
+[glance]
 auth_type = password
 auth_url = $1/v3
 username = cinder
 password = secret
 project_name = service
 user_domain_name = Default
-project_domain_name = Default"
-    if [ "$(cat "$STATE/cinder-glance.conf" 2>/dev/null)" != "$conf" ]; then
+project_domain_name = Default
+EOF
+}
+
+# After a start without Keystone (or with Keystone on another port): give the running
+# volume service its [glance] section, restarting it once.
+ensure_glance_user() {  # keystone URL
+    ensure_glance_account "$1"
+    if [ "$(cat "$STATE/cinder-glance.conf" 2>/dev/null)" != "$(glance_conf "$1")" ]; then
         log "giving cinder-volume its [glance] service user (restarting it)"
-        printf '%s\n' "$conf" >"$STATE/cinder-glance.conf"
+        glance_conf "$1" >"$STATE/cinder-glance.conf"
         stop_pid_file "$STATE/volume.pid"
         start_service volume
         wait_ready
