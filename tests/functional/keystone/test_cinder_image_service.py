@@ -10,7 +10,9 @@ caller's Keystone token; Cinder's ``glance_api_servers`` names this service's fi
 - the same on Cinder's ``ceph-upload`` backend (``image_upload_use_cinder_backend``): Cinder
   clones the volume and registers ``cinder://<clone id>`` with its [glance] service user
   (POST /v2/images/{id}/locations); this service serves the image through its cinder store,
-  and deleting the image deletes the clone.
+  a volume from that image is a clone of the image's volume, and deleting the image deletes
+  the clone.
+- a user's own cinder:// location (PATCH) may name only a volume of its project.
 """
 import hashlib
 import json
@@ -244,7 +246,7 @@ def test_upload_to_image_on_cinder_backend_is_a_cinder_location(
         "volume_type": "ceph-upload"}})
     assert resp.status_code == 202, resp.text
     volume_id = resp.json()["volume"]["id"]
-    clone_id = image_id = None
+    clone_id = image_id = copy_id = None
     try:
         _wait_volume(demo_session, volume_id)
         started = time.monotonic()
@@ -300,17 +302,36 @@ def test_upload_to_image_on_cinder_backend_is_a_cinder_location(
               f"{location['url']}, 1 GiB download {download:.1f} s, md5 {expected} "
               f"(volume) == {digest.hexdigest()} (download) == {image['checksum']} (image)")
 
+        # A volume from that image on the same backend is a clone of the image's volume
+        # (Cinder's allowed_direct_url_schemes = cinder), not a download.
+        resp = _volumes(demo_session, "POST", "/volumes", json={"volume": {
+            "size": 1, "imageRef": image_id, "name": "from-cinder-image",
+            "volume_type": "ceph-upload"}})
+        assert resp.status_code == 202, resp.text
+        copy_id = resp.json()["volume"]["id"]
+        try:
+            _wait_volume(demo_session, copy_id)
+            parent = _rbd(ceph_conf, "info", f"volumes/volume-{copy_id}")["parent"]
+            assert (parent["image"], parent["snapshot"]) == (
+                f"volume-{clone_id}", f"volume-{copy_id}.clone_snap")
+        finally:
+            _delete_volume(demo_session, copy_id)
+            _wait_gone(demo_session, copy_id)
+
         # Deleting the image deletes the clone (glance_store's cinder store does too).
         assert demo.delete(f"/v2/images/{image_id}").status_code == 204
         image_id = None
         _wait_gone(admin_volumes, clone_id)
         names = _rbd(ceph_conf, "ls", "volumes")
         assert f"volume-{clone_id}" not in names
+        _drop_clone_snap_leftover(ceph_conf, clone_id, copy_id)
     finally:
         if image_id:
             demo.delete(f"/v2/images/{image_id}")
         _delete_volume(demo_session, volume_id)
         _wait_gone(demo_session, volume_id)
+        if clone_id and copy_id:
+            _drop_clone_snap_leftover(ceph_conf, clone_id, copy_id)
         _drop_clone_snap_leftover(ceph_conf, volume_id, clone_id)
         # the source image's snapshot had the source volume as its clone until now
         assert demo.delete(f"/v2/images/{source['id']}").status_code == 204
