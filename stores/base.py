@@ -204,6 +204,14 @@ class Store:
         """
         raise exceptions.StoreGetNotSupported()
 
+    def location_project(self, location):
+        """Return the project that owns the data at ``location``, or None when this store
+        keeps no per-project data (every store but cinder).
+
+        :raises: NotFound, BadStoreUri, BackendUnavailable
+        """
+        return None
+
     def open_file(self, location):
         """Return (open binary file, size) for zero-copy sending, or None."""
         return None

@@ -72,6 +72,7 @@ class CinderApi:
         self.store_conf = store_conf
         self.timeout = store_conf.cinder_state_transition_timeout
         self.retries = max(0, store_conf.cinder_http_retries)
+        self.attach_attempts = store_conf.cinder_attachment_retry_attempts
         verify = (store_conf.cinder_ca_certificates_file
                   or not store_conf.cinder_api_insecure)
         self.headers = {"OpenStack-API-Version": API_VERSION}
@@ -160,12 +161,34 @@ class CinderApi:
             raise exceptions.NotFound(message="Cinder: %s %s not found" % (method, path))
         if resp.status_code == 413:
             raise exceptions.StorageFull(message="Cinder refused: %s" % resp.text[:200])
-        if resp.status_code == 400 and ("in-use" in resp.text or "attached" in resp.text):
+        if resp.status_code == 400 and ("in-use" in resp.text or "attached" in resp.text
+                                        or (method, path) == ("POST", "/attachments")):
+            # NOTE: Cinder refuses an attachment with 400 only for the volume's state
+            # (attaching, or attached to another reader and not multiattach).
             raise exceptions.InUseByStore()
         if resp.status_code >= 400:
             raise exceptions.BackendUnavailable(
                 message="Cinder answered %s: %s" % (resp.status_code, resp.text[:200]))
         return resp.json() if resp.content else None
+
+    def attach(self, body):
+        """Create an attachment; return it. While Cinder refuses it for the volume's
+        state, try again (``cinder_attachment_retry_attempts``, waits 1, 2, 4, 8, 10 s),
+        as glance_store does: an image is read by one reader at a time, and the hash of
+        an image Cinder just registered reads it first.
+
+        :raises: InUseByStore (still refused), BackendUnavailable, NotFound
+        """
+        for attempt in range(1, self.attach_attempts + 1):
+            try:
+                return self.call("POST", "/attachments", body)["attachment"]
+            except exceptions.InUseByStore:
+                if attempt == self.attach_attempts:
+                    raise
+                LOG.debug("Volume %s cannot be attached yet (attempt %d/%d)",
+                          body["attachment"]["volume_uuid"], attempt, self.attach_attempts)
+                time.sleep(min(2 ** (attempt - 1), 10))
+        raise AssertionError("unreachable")
 
     def wait(self, volume_id, wanted):
         """Poll the volume until its status is ``wanted``; return the volume."""
@@ -191,7 +214,7 @@ class Attachment:
         self.api, self.volume_id = api, volume_id
         body = {"attachment": {"volume_uuid": volume_id, "mode": mode,
                                "connector": _connector_properties()}}
-        self.attachment = api.call("POST", "/attachments", body)["attachment"]
+        self.attachment = api.attach(body)
         self.file = self.device = None
         try:
             info = self.attachment["connection_info"]
@@ -376,6 +399,15 @@ class CinderStore(base.Store):
         """Return ``image_size`` from the volume metadata (else the volume size)."""
         volume = self.api.call("GET", "/volumes/%s" % self._volume_id(location))["volume"]
         return int(volume["metadata"].get("image_size", volume["size"] * GiB))
+
+    def location_project(self, location):
+        """Return the project of the volume at ``location``; "" when Cinder does not show
+        it (it shows ``os-vol-tenant-attr:tenant_id`` to admins only).
+
+        :raises: NotFound, BadStoreUri, BackendUnavailable
+        """
+        volume = self.api.call("GET", "/volumes/%s" % self._volume_id(location))["volume"]
+        return volume.get("os-vol-tenant-attr:tenant_id") or ""
 
     def get(self, location, offset=0, length=None):
         """Return (VolumeReader from ``offset``, image size); the volume stays attached

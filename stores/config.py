@@ -264,6 +264,10 @@ CINDER_OPTS = [
                     "``http://127.0.0.1:8776/v3/%(tenant)s`` (or without the project)."),
     cfg.IntOpt("cinder_http_retries", default=3,
                help="Number of cinderclient retries on failed http calls."),
+    cfg.IntOpt("cinder_attachment_retry_attempts", min=1, default=5,
+               help="Maximum number of attempts of an attachment create that Cinder "
+                    "refuses with 400 (the volume is attaching, or attached to another "
+                    "reader); the waits between them double from 1 s up to 10 s."),
     cfg.IntOpt("cinder_state_transition_timeout", default=300,
                help="Time period, in seconds, to wait for a cinder volume transition "
                     "to complete."),

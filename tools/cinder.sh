@@ -14,6 +14,16 @@
 #                           Keystone auth (tools/keystone.sh), registered in the catalog
 #                           as volumev3 (RegionOne); the last stdout line is
 #                           CINDER_KEYSTONE_URL=http://127.0.0.1:KPORT/v3
+#                           start (which starts tools/keystone.sh too) gives the volume
+#                           service a [glance] service user (Keystone account "cinder",
+#                           project "service", roles admin and service) for the image
+#                           service's location API; keystone-api restarts the volume
+#                           service only if that section is missing or outdated.
+#
+# Two RBD backends on the same pool: "ceph" (volume type ceph, the default) uploads a
+# volume's bytes to the image service; "ceph-upload" (volume type ceph-upload) has
+# image_upload_use_cinder_backend, so upload-to-image clones the volume and registers
+# cinder://<volume id> as the new image's location.
 #
 # State (config, pids, logs) in $GLANCE_CLONE_CACHE/cinder (default
 # ${XDG_CACHE_HOME:-~/.cache}/glance-clone), the venv in .../cinder-venv, the data in the
@@ -35,7 +45,7 @@ POOL=volumes
 SERVICES="api scheduler volume"
 # Bump when the services' configuration changes: a running Cinder of another version is
 # restarted by start.
-CONF_VERSION=4
+CONF_VERSION=5
 
 log() { echo "[cinder.sh $(date +%H:%M:%S)] $*" >&2; }
 die() { echo "cinder.sh: $*" >&2; exit 1; }
@@ -71,7 +81,7 @@ transport_url = rabbit://guest:guest@127.0.0.1:5672/
 osapi_volume_listen = 127.0.0.1
 osapi_volume_listen_port = $PORT
 osapi_volume_workers = 1
-enabled_backends = ceph
+enabled_backends = ceph,ceph-upload
 default_volume_type = ceph
 state_path = $STATE/state
 my_ip = 127.0.0.1
@@ -85,6 +95,9 @@ log_dir = $STATE
 # test_cinder_image_service.py) listens here; Cinder would otherwise take the first image
 # endpoint of the catalog, which other tests re-point, and keep it for its lifetime.
 glance_api_servers = http://127.0.0.1:$IMAGE_PORT
+# A volume from an image whose location is cinder://<volume> (an image made by the
+# ceph-upload backend) is a clone of that volume, not a download.
+allowed_direct_url_schemes = cinder
 
 [database]
 connection = mysql+pymysql://root@127.0.0.1:3306/$DB_NAME?charset=utf8
@@ -99,6 +112,15 @@ rbd_pool = $POOL
 rbd_ceph_conf = $1
 # NOTE: no rbd_user: with a user, os-brick insists on reading its keyring file, and the
 # test cluster has no cephx.
+
+[ceph-upload]
+volume_driver = cinder.volume.drivers.rbd.RBDDriver
+volume_backend_name = ceph-upload
+rbd_pool = $POOL
+rbd_ceph_conf = $1
+# upload-to-image of a raw volume: a clone registered as the image's cinder:// location
+# (POST /v2/images/{id}/locations with the [glance] service user), no byte upload.
+image_upload_use_cinder_backend = True
 EOF
     # The volume service calls the image service with the caller's token (volume create
     # --image, upload-to-image), as in a Keystone deployment; the noauth api keeps its own
@@ -130,6 +152,15 @@ prepare() {
         timeout 60 rbd -c "$ceph_conf" pool init "$POOL"
     fi
     write_conf "$ceph_conf"
+    # The [glance] service user before the volume service starts, so that keystone-api
+    # never has to restart it under another test's feet.
+    KEYSTONE_URL="$(bash "$ROOT/tools/keystone.sh" start 2>/dev/null | tail -1 | cut -d= -f2-)" \
+        || KEYSTONE_URL=""
+    if [ -n "$KEYSTONE_URL" ]; then
+        glance_conf "$KEYSTONE_URL" >"$STATE/cinder-glance.conf"
+    else
+        log "Keystone did not start: cinder-volume runs without a [glance] service user"
+    fi
     "$CVENV/bin/python" - "$DB_NAME" <<'PY'
 import sys
 import pymysql
@@ -146,10 +177,11 @@ ensure_volume_type() {
 import json, sys, urllib.request
 url, headers = sys.argv[1], {"X-Auth-Token": "admin:admin", "Content-Type": "application/json"}
 types = json.load(urllib.request.urlopen(urllib.request.Request(url + "/types", headers=headers)))
-if "ceph" not in [t["name"] for t in types["volume_types"]]:
-    body = {"volume_type": {"name": "ceph", "extra_specs": {"volume_backend_name": "ceph"}}}
-    urllib.request.urlopen(urllib.request.Request(url + "/types", json.dumps(body).encode(),
-                                                  headers=headers))
+for name in ("ceph", "ceph-upload"):
+    if name not in [t["name"] for t in types["volume_types"]]:
+        body = {"volume_type": {"name": name, "extra_specs": {"volume_backend_name": name}}}
+        urllib.request.urlopen(urllib.request.Request(url + "/types", json.dumps(body).encode(),
+                                                      headers=headers))
 PY
 }
 
@@ -165,7 +197,9 @@ if not {"cinder-scheduler", "cinder-volume"} <= up:
 # scheduler, every create fails with NoValidBackend.
 req = urllib.request.Request(sys.argv[1] + "/scheduler-stats/get_pools",
                              headers={"X-Auth-Token": "admin:admin"})
-sys.exit(0 if json.load(urllib.request.urlopen(req))["pools"] else 1)
+pools = json.load(urllib.request.urlopen(req))["pools"]
+sys.exit(0 if {p["name"].split("@")[-1].split("#")[0] for p in pools} >= {"ceph", "ceph-upload"}
+         else 1)
 PY
     do
         for s in $SERVICES; do
@@ -174,6 +208,32 @@ PY
         [ "$(date +%s)" -lt "$end" ] || die "cinder not ready after 120 s (logs in $STATE)"
         sleep 1
     done
+}
+
+start_service() {  # api|scheduler|volume
+    local extra=""
+    if [ "$1" = volume ]; then
+        extra="--config-file $STATE/cinder-volume.conf"
+        # The [glance] service user, once keystone-api has written it.
+        [ -f "$STATE/cinder-glance.conf" ] && extra="$extra --config-file $STATE/cinder-glance.conf"
+    fi
+    # NOTE: 9>&- so the service does not hold this script's flock.
+    # shellcheck disable=SC2086
+    nohup "$CVENV/bin/cinder-$1" --config-file "$STATE/cinder.conf" $extra \
+        >"$STATE/$1.out" 2>&1 </dev/null 9>&- &
+    echo $! >"$STATE/$1.pid"
+}
+
+stop_pid_file() {  # pid file
+    local pid
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$1"
 }
 
 do_start() {
@@ -188,16 +248,11 @@ do_start() {
     prepare
     local s
     for s in $SERVICES; do
-        # NOTE: 9>&- so the service does not hold this script's flock.
-        local extra=""
-        [ "$s" = volume ] && extra="--config-file $STATE/cinder-volume.conf"
-        # shellcheck disable=SC2086
-        nohup "$CVENV/bin/cinder-$s" --config-file "$STATE/cinder.conf" $extra \
-            >"$STATE/$s.out" 2>&1 </dev/null 9>&- &
-        echo $! >"$STATE/$s.pid"
+        start_service "$s"
     done
     wait_ready
     ensure_volume_type
+    [ -z "${KEYSTONE_URL:-}" ] || ensure_glance_account "$KEYSTONE_URL"
     log "ready: $URL"
     echo "CINDER_URL=$URL"
 }
@@ -250,6 +305,57 @@ if [e["url"] for e in endpoints] != [cinder]:
 PY
 }
 
+# Cinder 2024.2+ adds and reads image locations (POST/GET /v2/images/{id}/locations, the
+# image service's service_api rule) with the credentials of its [glance] section, not the
+# caller's token. The account is an admin too: the image it registers a location for
+# belongs to the caller's project, and only admins see other projects' private images.
+ensure_glance_account() {  # keystone URL
+    "$CVENV/bin/python" - "$1" <<'PY'
+import sys
+from keystoneauth1 import session
+from keystoneauth1.identity import v3
+keystone = sys.argv[1]
+s = session.Session(auth=v3.Password(
+    auth_url=keystone + "/v3", username="admin", password="secret", project_name="admin",
+    user_domain_name="Default", project_domain_name="Default"))
+ks = {"endpoint_filter": {"service_type": "identity", "interface": "public"}}
+project = s.get("/projects?name=service", **ks).json()["projects"][0]
+users = s.get("/users?name=cinder", **ks).json()["users"]
+user = users[0] if users else s.post("/users", json={"user": {
+    "name": "cinder", "password": "secret", "domain_id": "default",
+    "default_project_id": project["id"]}}, **ks).json()["user"]
+for name in ("admin", "service"):
+    role = s.get("/roles?name=" + name, **ks).json()["roles"][0]
+    s.put("/projects/%s/users/%s/roles/%s" % (project["id"], user["id"], role["id"]), **ks)
+PY
+}
+
+glance_conf() {  # keystone URL
+    cat <<EOF
+[glance]
+auth_type = password
+auth_url = $1/v3
+username = cinder
+password = secret
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+EOF
+}
+
+# After a start without Keystone (or with Keystone on another port): give the running
+# volume service its [glance] section, restarting it once.
+ensure_glance_user() {  # keystone URL
+    ensure_glance_account "$1"
+    if [ "$(cat "$STATE/cinder-glance.conf" 2>/dev/null)" != "$(glance_conf "$1")" ]; then
+        log "giving cinder-volume its [glance] service user (restarting it)"
+        glance_conf "$1" >"$STATE/cinder-glance.conf"
+        stop_pid_file "$STATE/volume.pid"
+        start_service volume
+        wait_ready
+    fi
+}
+
 do_keystone_api() {
     local kurl
     kurl="$(bash "$ROOT/tools/keystone.sh" start | tail -1 | cut -d= -f2-)"
@@ -270,22 +376,15 @@ do_keystone_api() {
         done
     fi
     register_volumev3 "$kurl"
+    ensure_glance_user "$kurl"
     log "keystone api ready: $KURL"
     echo "CINDER_KEYSTONE_URL=$KURL"
 }
 
 do_stop() {
-    local s f pid
+    local s
     for s in keystone-api $SERVICES; do
-        f="$STATE/$s.pid"
-        [ -f "$f" ] || continue
-        pid=$(cat "$f")
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-        fi
-        rm -f "$f"
+        stop_pid_file "$STATE/$s.pid"
     done
 }
 

@@ -21,7 +21,30 @@ def _invisible(api, verb):
                             % verb)
 
 
-def _check_location(api, location):
+def trusted(ctx):
+    """True for the callers that may name data of any project: admins and services."""
+    return bool(ctx.is_admin) or 'service' in set(ctx.roles) | set(ctx.service_roles or ())
+
+
+def _foreign(store, ctx, url):
+    """True when ``url`` names data of a project other than the caller's.
+
+    SECURITY: a cinder:// location is a volume the store reads (and deletes with the
+    image) as its own service user, which sees every project's volumes: a user may name
+    only volumes of its own project. Cinder's image_upload_use_cinder_backend adds its
+    locations with its [glance] service user, which ``trusted`` lets through.
+    """
+    if trusted(ctx):
+        return False
+    owner = store.location_project(url)
+    if owner is not None and owner != ctx.project_id:
+        LOG.warning('Refused location %s of project %r for project %s', url, owner,
+                    ctx.project_id)
+        return True
+    return False
+
+
+def _check_location(api, ctx, location):
     url = location['url']
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme in REFUSED_SCHEMES or api.stores is None:
@@ -31,7 +54,8 @@ def _check_location(api, location):
     if scheme in ('http', 'https') and not url_filter.passes(url, api.conf):
         raise exc.BadRequest('The Store URI was malformed.')
     try:
-        size = api.stores.for_location(url).get_size(url)
+        store = api.stores.for_location(url)
+        size = 0 if _foreign(store, ctx, url) else store.get_size(url)
     except (store_exc.UnknownScheme, store_exc.NotFound, store_exc.BadStoreUri,
             store_exc.BackendUnavailable):
         size = 0
@@ -96,8 +120,8 @@ def _duplicates(locations):
             raise exc.BadRequest('The location %s already exists' % loc['url'])
 
 
-def _new_locations(api, draft, locations, data, check=True):
-    sizes = [_check_location(api, loc) for loc in locations] if check else []
+def _new_locations(api, ctx, draft, locations, data, check=True):
+    sizes = [_check_location(api, ctx, loc) for loc in locations] if check else []
     if draft.status == 'queued':
         if not (draft.image.get('disk_format') or draft.attrs.get('disk_format')) or \
                 not (draft.image.get('container_format') or
@@ -146,7 +170,7 @@ def _replace(api, ctx, draft, value):
     if not same_urls:
         _duplicates(value)
     # NOTE: the same URLs again only update the metadata; nothing is re-checked.
-    draft.locations = _new_locations(api, draft, value, data, check=not same_urls)
+    draft.locations = _new_locations(api, ctx, draft, value, data, check=not same_urls)
 
 
 def _add(api, ctx, draft, pos, value):
@@ -164,7 +188,7 @@ def _add(api, ctx, draft, pos, value):
     else:
         raise exc.BadRequest('Invalid position for adding a location.')
     _check_quota(api, len(current) + 1)
-    new = _new_locations(api, draft, [value], data)[0]
+    new = _new_locations(api, ctx, draft, [value], data)[0]
     _duplicates(current + [new])
     current.insert(index, new)
     draft.locations = current

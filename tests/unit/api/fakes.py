@@ -199,10 +199,11 @@ class FakeRegistry:
 class FakeStore:
     """A store that remembers deletes and can be told to fail."""
 
-    def __init__(self, sizes=None, fail=None):
+    def __init__(self, sizes=None, fail=None, projects=None):
         self.deleted = []
         self.sizes = sizes or {}
         self.fail = fail
+        self.projects = projects or {}
 
     def delete(self, url):
         if self.fail:
@@ -211,6 +212,9 @@ class FakeStore:
 
     def get_size(self, url):
         return self.sizes.get(url, 0)
+
+    def location_project(self, url):
+        return self.projects.get(url)
 
 
 class FakeStores:

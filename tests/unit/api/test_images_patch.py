@@ -231,6 +231,51 @@ def test_locations_with_show_multiple_locations():
     assert resp.status_code == 400
 
 
+def _cinder_env():
+    """Volumes v1 (project p1) and v2 (project p2), 1 GiB each, in a cinder-like store."""
+    from falcon.testing import TestClient
+
+    from glance_api.app import create_app
+    env = Env(show_multiple_locations=True)
+    urls = {'p1': 'cinder://11111111-1111-1111-1111-111111111111',
+            'p2': 'cinder://22222222-2222-2222-2222-222222222222'}
+    env.stores = FakeStores(FakeStore(sizes={u: 1024 ** 3 for u in urls.values()},
+                                      projects={u: p for p, u in urls.items()}))
+    env.client = TestClient(create_app(env.conf, registry=env.registry, stores=env.stores))
+    return env, urls
+
+
+def test_user_may_name_only_its_own_projects_volume():
+    # SECURITY: the cinder store reads and deletes volumes as its service user, which sees
+    # every project's: a user naming another project's volume would read it, and delete it
+    # with the image.
+    env, urls = _cinder_env()
+    image = env.create(disk_format='raw', container_format='bare')
+    foreign = {'url': urls['p2'], 'metadata': {}}
+    resp = env.patch(image['id'], [{'op': 'add', 'path': '/locations/-', 'value': foreign}],
+                     JH)
+    assert resp.status_code == 400 and _msg(env, resp).startswith('Invalid location')
+    resp = env.patch(image['id'], [{'op': 'replace', 'path': '/locations',
+                                    'value': [foreign]}], JH)
+    assert resp.status_code == 400
+    assert env.registry.images[image['id']]['status'] == 'queued'
+    own = {'url': urls['p1'], 'metadata': {}}
+    resp = env.patch(image['id'], [{'op': 'add', 'path': '/locations/-', 'value': own}], JH)
+    assert resp.status_code == 200, resp.text
+    assert resp.json['status'] == 'active' and resp.json['locations'] == [own]
+
+
+@pytest.mark.parametrize('roles', ['admin,member,reader', 'service,member,reader'])
+def test_admin_and_services_may_name_any_projects_volume(roles):
+    env, urls = _cinder_env()
+    image = env.create(disk_format='raw', container_format='bare')
+    loc = {'url': urls['p2'], 'metadata': {}}
+    resp = env.patch(image['id'], [{'op': 'add', 'path': '/locations/-', 'value': loc}],
+                     json_headers(dict(P1, **{'X-Roles': roles})))
+    assert resp.status_code == 200, resp.text
+    assert resp.json['size'] == 1024 ** 3 and resp.json['locations'] == [loc]
+
+
 @pytest.mark.parametrize('delayed', [False, True])
 def test_removed_location_data_is_deleted_once_saved(delayed):
     # NOTE: as Glance, removing a location deletes its data; only after the image is saved
