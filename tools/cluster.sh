@@ -19,7 +19,8 @@
 #                                 shared Keystone and Ceph keep running)
 #   tools/cluster.sh status       the table
 #   tools/cluster.sh kill NAME    kill -9 one node's process group (api1 api2 reg1 reg2
-#                                 haproxy memcached) - a node-loss drill; start brings it back
+#                                 haproxy memcached), or Galera node1..node3 - a node-loss
+#                                 drill; start brings it back (a Galera node rejoins)
 #   tools/cluster.sh restart NAME graceful restart of one node (SIGTERM: gunicorn lets its
 #                                 workers finish requests for 30 s; HAProxy already routes
 #                                 around it once its health check fails), then start it
@@ -362,8 +363,10 @@ case "${1:-}" in
     stop) exec 9>"$STATE/cluster.lock"; flock 9; do_stop ;;
     status) do_status ;;
     kill)
-        p="$(pid_of "${2:?usage: $0 kill NAME}")"
-        [ -n "$p" ] && kill -KILL -- "-$p" 2>/dev/null || true ;;
+        case "${2:?usage: $0 kill NAME}" in
+            node[123]) bash "$ROOT/tools/galera.sh" kill "${2#node}" ;;
+            *) p="$(pid_of "$2")"; [ -n "$p" ] && kill -KILL -- "-$p" 2>/dev/null || true ;;
+        esac ;;
     restart)
         n="${2:?usage: $0 restart NAME}"
         stop_one "$n"
