@@ -233,6 +233,20 @@ start_haproxy() {
     die "haproxy did not start: $(tail -5 "$STATE/haproxy/haproxy.log")"
 }
 
+# NOTE: nothing here consumes the notifications; a policy caps their queue (1,000 messages)
+# in the shared RabbitMQ. A real deployment's consumers (e.g. Ceilometer) read them.
+cap_notifications() {
+    command -v rabbitmqctl >/dev/null || { log "no rabbitmqctl: notifications queue not capped"; return 0; }
+    timeout 60 rabbitmqctl set_policy glance-cluster-notifications \
+        '^glance_cluster_notifications\.' '{"max-length":1000}' --apply-to queues >/dev/null 2>&1 \
+        || log "rabbitmqctl set_policy failed: notifications queue not capped"
+}
+
+bindings() {  # the rbd store needs Ceph's rados/rbd modules in the venv (README)
+    "$BIN/python" -c 'import rados, rbd' 2>/dev/null \
+        || die "'import rados, rbd' fails in $VENV: the rbd store would answer 410 (see README \"Scale-out cluster\")"
+}
+
 start_memcached() {
     alive memcached && return 0
     mkdir -p "$STATE/memcached"
@@ -297,6 +311,8 @@ do_start() {
     mkdir -p "$STATE/images"
     KEYSTONE_URL="$(bash "$ROOT/tools/keystone.sh" start | tail -1 | sed 's/^KEYSTONE_URL=//')"
     ceph_pool
+    bindings
+    cap_notifications
     galera_ready
     start_memcached
     local n
