@@ -6,7 +6,8 @@ lost node back (a Galera node rejoins by state transfer). When the load has ende
 scrubber runs once (``stalled_upload_time`` 15 s, the shortest it accepts: an upload cut by a
 dead api node has not been renewed since the kill) and the drill's row says:
 
-- failed requests, and which (operation, status or transport error, seconds after the drill);
+- failed requests, how many of them were in flight when the drill happened (the others were
+  sent after it), and which (operation, status or transport error, seconds after the drill);
 - seconds from the drill to the end of the last failed request ("clean again");
 - images lost: uploaded (204) and never deleted, but no longer shown active;
 - checksum mismatches: an image whose bytes (downloaded) or checksum differ from what was sent;
@@ -43,6 +44,7 @@ DRILLS = [
     ("kill -9 registry node (reg1)", ["kill", "reg1"], True),
     ("kill -9 Galera node1 (HAProxy's active one), rejoin", ["kill", "node1"], True),
     ("restart HAProxy (stop, start)", ["restart", "haproxy"], False),
+    ("reload HAProxy (new process, old one -sf)", ["reload", "haproxy"], False),
 ]
 
 
@@ -134,6 +136,7 @@ def drill(name, action, restore, args, keystone, ceph_conf):
     failed = load.failures()
     row = {
         "drill": name, "requests": len(load.records), "failed": len(failed),
+        "in_flight": sum(r.start <= at for r in failed),
         "clean_after": max((r.end - at for r in failed), default=0.0),
         "lost": len(lost), "mismatched": len(mismatched),
         "orphans": orphans(ceph_conf),
@@ -147,7 +150,8 @@ def drill(name, action, restore, args, keystone, ceph_conf):
 
 
 def print_table(rows):
-    print("| Drill | Requests | Failed | Clean again after | Images lost "
+    print("| Drill | Requests | Failed (in flight at the drill) | Clean again after "
+          "| Images lost "
           "| Checksum mismatches | Orphaned objects after scrubber "
           "| Stuck in saving/importing | `cluster.sh start` took |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -155,8 +159,8 @@ def print_table(rows):
         if "skipped" in r:
             print("| %s | skipped: %s | | | | | | | |" % (r["drill"], r["skipped"]))
             continue
-        print("| %s | %d | %d | %.1f s | %d | %d | %d | %d | %s |" % (
-            r["drill"], r["requests"], r["failed"], r["clean_after"], r["lost"],
+        print("| %s | %d | %d (%d) | %.1f s | %d | %d | %d | %d | %s |" % (
+            r["drill"], r["requests"], r["failed"], r["in_flight"], r["clean_after"], r["lost"],
             r["mismatched"], len(r["orphans"]), len(r["stuck"]), r["restart"]))
     for r in rows:
         for what in ("details", "orphans", "stuck"):

@@ -21,6 +21,7 @@
 #   tools/cluster.sh kill NAME    kill -9 one node's process group (api1 api2 reg1 reg2
 #                                 haproxy memcached), or Galera node1..node3 - a node-loss
 #                                 drill; start brings it back (a Galera node rejoins)
+#   tools/cluster.sh reload haproxy   new HAProxy process, the old one (-sf) finishes its sessions
 #   tools/cluster.sh restart NAME graceful restart of one node (SIGTERM: gunicorn lets its
 #                                 workers finish requests for 30 s; HAProxy already routes
 #                                 around it once its health check fails), then start it
@@ -247,6 +248,24 @@ bindings() {  # the rbd store needs Ceph's rados/rbd modules in the venv (README
         || die "'import rados, rbd' fails in $VENV: the rbd store would answer 410 (see README \"Scale-out cluster\")"
 }
 
+reload_haproxy() {  # graceful: the new process binds, then the old one (-sf) finishes its sessions
+    local old new
+    old="$(pid_of haproxy)"
+    alive haproxy || { start_haproxy; return 0; }
+    write_haproxy_cfg
+    haproxy -c -q -f "$STATE/haproxy/haproxy.cfg" || die "haproxy rejects its config"
+    (exec setsid haproxy -db -f "$STATE/haproxy/haproxy.cfg" -sf "$old" </dev/null \
+        >>"$STATE/haproxy/haproxy.log" 2>&1 9>&-) &
+    new=$!
+    echo "$new" >"$STATE/haproxy/pid"
+    for _ in $(seq 1 100); do
+        kill -0 "$new" 2>/dev/null || die "haproxy did not reload: $(tail -5 "$STATE/haproxy/haproxy.log")"
+        kill -0 "$old" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    log "the old haproxy ($old) still finishes sessions"
+}
+
 start_memcached() {
     alive memcached && return 0
     mkdir -p "$STATE/memcached"
@@ -390,5 +409,8 @@ case "${1:-}" in
         case "$n" in
             haproxy) start_haproxy ;; memcached) start_memcached ;; *) start_node "$n" ;;
         esac ;;
-    *) die "usage: $0 start|stop|status|kill NAME|restart NAME" ;;
+    reload)
+        [ "${2:-haproxy}" = haproxy ] || die "usage: $0 reload haproxy"
+        reload_haproxy ;;
+    *) die "usage: $0 start|stop|status|kill NAME|restart NAME|reload haproxy" ;;
 esac
