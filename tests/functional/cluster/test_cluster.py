@@ -5,6 +5,8 @@ RBD store and to the file store beside it come back byte for byte, are listed, a
 by each api node directly; then one api node and one registry node are killed with SIGKILL
 (their whole process groups), and once HAProxy's health checks mark them down every request
 through it still succeeds and no image is lost; `tools/cluster.sh start` brings both back.
+A graceful HAProxy reload fails no request; the Galera node HAProxy writes to is killed, the
+service goes on on a backup node, and the node rejoins holding what was written meanwhile.
 
 The cluster is started once (or found running) and left running for the drills of
 benchmarks/cluster_drills.py; `make cluster-stop` stops it.
@@ -14,9 +16,11 @@ import hashlib
 import io
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
+import pymysql
 import pytest
 import requests
 
@@ -27,6 +31,7 @@ pytestmark = pytest.mark.cluster
 CLUSTER_SH = REPO_ROOT / "tools" / "cluster.sh"
 STATS_URL = "http://127.0.0.1:9403/;csv"
 NODE_URLS = {"api1": "http://127.0.0.1:9411", "api2": "http://127.0.0.1:9412"}
+GALERA_NODE1 = 3321
 MiB = 1024 * 1024
 
 
@@ -146,4 +151,54 @@ def test_api_and_registry_node_killed(demo):
     node = TokenUser(NODE_URLS["api1"], demo.token, demo.project_id, demo.user_id)
     for image, data in before:
         assert_intact(node, image, data)
+        assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
+
+
+def test_haproxy_reload_fails_no_request(demo):
+    image = upload(demo, os.urandom(MiB))
+    statuses, stop = [], threading.Event()
+
+    def steady():
+        while not stop.is_set():
+            statuses.append(demo.get(f"/v2/images/{image['id']}").status_code)
+
+    client = threading.Thread(target=steady)
+    client.start()
+    try:
+        time.sleep(1)
+        cluster_sh("reload", "haproxy")
+        time.sleep(2)
+    finally:
+        stop.set()
+        client.join()
+    assert len(statuses) > 10 and set(statuses) == {200}
+    assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
+
+
+def galera_row(port, image_id):
+    """Return (status, checksum) of an image as one Galera node holds it, or None."""
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", database="glance")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT status, checksum FROM images WHERE id = %s", (image_id,))
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def test_galera_active_node_lost_and_rejoined(demo):
+    before = upload(demo, os.urandom(MiB))
+    images = [before]
+    try:
+        cluster_sh("kill", "node1")
+        wait_states({("galera", "node1"): "DOWN"})
+        images.append(upload(demo, os.urandom(MiB)))
+        assert demo.get("/v2/images?limit=5").status_code == 200
+    finally:
+        cluster_sh("start", timeout=600)
+    wait_states({("galera", "node1"): "UP"})
+    for image in images:
+        assert demo.show(image["id"])["status"] == "active"
+        # the rejoined node holds what was written while it was down
+        assert galera_row(GALERA_NODE1, image["id"]) == ("active", image["checksum"])
         assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
