@@ -6,8 +6,10 @@ lost node back (a Galera node rejoins by state transfer). When the load has ende
 scrubber runs once (``stalled_upload_time`` 15 s, the shortest it accepts: an upload cut by a
 dead api node has not been renewed since the kill) and the drill's row says:
 
-- failed requests, how many of them were in flight when the drill happened (the others were
-  sent after it), and which (operation, status or transport error, seconds after the drill);
+- failed requests, how many of them were sent before the drill command returned (in flight
+  when the node died, or sent during the command: ~0.1 s for a kill, the whole outage for the
+  HAProxy stop+start), and which (operation, status or transport error, seconds after the
+  drill began); a client pauses 0.1 s after a failure;
 - seconds from the drill to the end of the last failed request ("clean again");
 - images lost: uploaded (204) and never deleted, but no longer shown active;
 - checksum mismatches: an image whose bytes (downloaded) or checksum differ from what was sent;
@@ -122,6 +124,7 @@ def drill(name, action, restore, args, keystone, ceph_conf):
         time.sleep(0.1)
     at = load.now()
     tool("cluster.sh", *action)
+    done = load.now()
     if restore:
         time.sleep(max(0.0, at + args.hold - load.now()))
         back = load.now()
@@ -136,7 +139,8 @@ def drill(name, action, restore, args, keystone, ceph_conf):
     failed = load.failures()
     row = {
         "drill": name, "requests": len(load.records), "failed": len(failed),
-        "in_flight": sum(r.start <= at for r in failed),
+        "in_flight": sum(r.start <= done for r in failed),
+        "drill_took": done - at,
         "clean_after": max((r.end - at for r in failed), default=0.0),
         "lost": len(lost), "mismatched": len(mismatched),
         "orphans": orphans(ceph_conf),

@@ -5,9 +5,9 @@ weighted mix of create + upload (random 64-512 KiB; one in five to the file stor
 the others to the default, Ceph RBD), download (bytes compared with the md5 the thread
 uploaded), list, member add (the ``alt_demo`` project) and delete, each thread on its own
 images. The run ends after ``--duration`` seconds or ``--max-requests`` requests, whichever
-comes first. Every request is recorded (start, end, operation, outcome), so a drill run
-beside it (benchmarks/cluster_drills.py) can say which requests failed and when the load ran
-clean again.
+comes first; a client pauses 0.1 s after a failed request. Every request is recorded (start,
+end, operation, outcome), so a drill run beside it (benchmarks/cluster_drills.py) can say
+which requests failed and when the load ran clean again.
 
     .venv/bin/python benchmarks/cluster_load.py --duration 30
 """
@@ -27,6 +27,7 @@ EXPECTED = {"create": 201, "upload": 204, "download": 200, "list": 200, "member"
             "delete": 204}
 WEIGHTS = {"create": 3, "download": 3, "list": 2, "member": 1, "delete": 1}
 MAX_OWN_IMAGES = 12
+FAILURE_PAUSE = 0.1
 KiB = 1024
 
 
@@ -100,6 +101,10 @@ class Load:
             resp, outcome, ok = None, type(exc).__name__, False
         with self._lock:
             self.records.append(Record(start, self.now(), op, ok, outcome))
+        if not ok:
+            # NOTE: a client that retried at once would count thousands of refused
+            # connections during a short outage; this one waits as a polite client would.
+            time.sleep(FAILURE_PAUSE)
         return resp if ok else None
 
     def _client(self, rnd):
