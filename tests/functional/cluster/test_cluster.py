@@ -12,6 +12,7 @@ The cluster is started once (or found running) and left running for the drills o
 benchmarks/cluster_drills.py; `make cluster-stop` stops it.
 """
 import csv
+import fcntl
 import hashlib
 import io
 import os
@@ -78,8 +79,16 @@ def cluster():
 
 @pytest.fixture
 def demo(cluster):
+    """The demo account through HAProxy, with the cluster to this test alone.
+
+    NOTE: xdist may run this module's tests on two workers at once; one killing a node while
+    the other counts failed requests would make both fail. A file lock serializes them.
+    """
     url, keystone = cluster
-    return keystone.user(url, "demo")
+    file_store().parent.mkdir(parents=True, exist_ok=True)
+    with open(file_store().parent / "tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield keystone.user(url, "demo")
 
 
 def upload(user, data, store=None):
