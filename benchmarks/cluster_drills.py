@@ -154,7 +154,7 @@ def drill(name, action, restore, args, keystone, ceph_conf):
 
 
 def print_table(rows):
-    print("| Drill | Requests | Failed (in flight at the drill) | Clean again after "
+    print("| Drill | Requests | Failed (sent before the drill returned) | Clean again after "
           "| Images lost "
           "| Checksum mismatches | Orphaned objects after scrubber "
           "| Stuck in saving/importing | `cluster.sh start` took |")
