@@ -11,6 +11,7 @@ service goes on on a backup node, and the node rejoins holding what was written 
 The cluster is started once (or found running) and left running for the drills of
 benchmarks/cluster_drills.py; `make cluster-stop` stops it.
 """
+import contextlib
 import csv
 import fcntl
 import hashlib
@@ -69,25 +70,34 @@ def wait_states(wanted, timeout=30):
         time.sleep(0.5)
 
 
+@contextlib.contextmanager
+def alone():
+    """Hold the cluster for the with-block.
+
+    NOTE: xdist may run this module's tests on two workers at once; one killing a node while
+    the other counts failed requests (or starts the cluster, which revives killed nodes) would
+    make both fail. A file lock serializes them.
+    """
+    file_store().parent.mkdir(parents=True, exist_ok=True)
+    with open(file_store().parent / "tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """Start (or find) the cluster; return (endpoint, Keystone)."""
-    proc = cluster_sh("start", timeout=1800)
+    with alone():
+        proc = cluster_sh("start", timeout=1800)
     found = values(proc.stdout)
     return found["CLUSTER_URL"], Keystone(found["KEYSTONE_URL"])
 
 
 @pytest.fixture
 def demo(cluster):
-    """The demo account through HAProxy, with the cluster to this test alone.
-
-    NOTE: xdist may run this module's tests on two workers at once; one killing a node while
-    the other counts failed requests would make both fail. A file lock serializes them.
-    """
+    """The demo account through HAProxy, with the cluster to this test alone."""
     url, keystone = cluster
-    file_store().parent.mkdir(parents=True, exist_ok=True)
-    with open(file_store().parent / "tests.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with alone():
         yield keystone.user(url, "demo")
 
 
