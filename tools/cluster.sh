@@ -16,7 +16,9 @@
 #                                 and a table of what runs where; last stdout line is
 #                                 CLUSTER_URL=http://127.0.0.1:9400
 #   tools/cluster.sh stop         stop what start started here (Galera of the cluster too; the
-#                                 shared Keystone and Ceph keep running)
+#                                 shared Keystone and Ceph keep running). Galera's data is
+#                                 scratch: the next start builds it afresh and empties the rbd
+#                                 pool, the file store and the caches with it
 #   tools/cluster.sh status       the table
 #   tools/cluster.sh kill NAME    kill -9 one node's process group (api1 api2 reg1 reg2
 #                                 haproxy memcached), or Galera node1..node3 - a node-loss
@@ -296,16 +298,22 @@ start_node() {  # name (api1 api2 reg1 reg2): its own process group, pgid = mast
 
 galera_ready() {
     bash "$ROOT/tools/galera.sh" start >/dev/null
+    # NOTE: tools/galera.sh builds the cluster afresh when all three nodes were down (after
+    # `stop`): the metadata is gone, so the bytes of the images it described go too, or they
+    # would be objects no image points to.
+    if [ -z "$(mariadb --no-defaults -uroot -h$H -P"$GPORT" -N -B -e "SHOW DATABASES LIKE 'glance'")" ]; then
+        log "new Galera cluster: emptying the rbd pool $POOL, the file store and the caches"
+        timeout 60 ceph osd pool delete "$POOL" "$POOL" --yes-i-really-really-mean-it >/dev/null 2>&1 || true
+        rm -rf "$STATE/images" "$STATE"/api?/cache
+        mkdir -p "$STATE/images"
+    fi
     mariadb --no-defaults -uroot -h$H -P"$GPORT" -e "
         CREATE DATABASE IF NOT EXISTS glance CHARACTER SET utf8;
         CREATE USER IF NOT EXISTS 'haproxy_check'@'127.0.0.1';" \
         || die "cannot prepare the glance database on Galera node 1"
 }
 
-ceph_pool() {
-    CEPH_CONF="$(VENV="$VENV" bash "$ROOT/tools/ceph.sh" start | tail -1 | sed 's/^CEPH_CONF=//')"
-    [ -f "$CEPH_CONF" ] || die "tools/ceph.sh start gave no ceph.conf"
-    export CEPH_CONF
+ceph_pool() {  # the cluster's pool in the Ceph of tools/ceph.sh (started by do_start)
     if ! timeout 20 ceph osd pool ls | grep -qx "$POOL"; then
         log "creating rbd pool $POOL"
         timeout 30 ceph osd pool create "$POOL" 8 8 >/dev/null
@@ -329,10 +337,13 @@ do_start() {
     [ -x "$BIN/glance-api" ] || die "no glance-api in $BIN (make install first)"
     mkdir -p "$STATE/images"
     KEYSTONE_URL="$(bash "$ROOT/tools/keystone.sh" start | tail -1 | sed 's/^KEYSTONE_URL=//')"
+    CEPH_CONF="$(VENV="$VENV" bash "$ROOT/tools/ceph.sh" start | tail -1 | sed 's/^CEPH_CONF=//')"
+    [ -f "$CEPH_CONF" ] || die "tools/ceph.sh start gave no ceph.conf"
+    export CEPH_CONF
+    galera_ready
     ceph_pool
     bindings
     cap_notifications
-    galera_ready
     start_memcached
     local n
     for n in reg1 reg2; do write_registry_conf "$n"; done
