@@ -57,6 +57,15 @@ horizon-start:
 horizon-stop:
 	bash tools/horizon.sh stop $(MODE)
 
+# Glance scaled out on loopback: HAProxy, 2 api + 2 registry nodes, Galera, Ceph RBD,
+# memcached, RabbitMQ, Keystone (README "Scale-out cluster", docs/scale-out.md).
+.PHONY: cluster cluster-stop
+cluster: install
+	VENV=$(VENV) bash tools/cluster.sh start
+
+cluster-stop:
+	VENV=$(VENV) bash tools/cluster.sh stop
+
 $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	touch $@

@@ -4,7 +4,7 @@
 from sqlalchemy import bindparam, false, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from glance_db.retry import retry_on_deadlock
+from glance_db.retry import retry_on_deadlock, retry_read
 from glance_db import exceptions, images as writes, members
 from glance_db.engine import SQLITE_WRITE, reader_for, utcnow
 from glance_db.listing import build_list, check_sort, marker_row, plain_list
@@ -75,6 +75,7 @@ class ImageRepo:
         with self._reader.connect() as conn:
             return fn(conn)
 
+    @retry_read
     def image_get(self, image_id, *, project_id=None, is_admin=True, include_deleted=False):
         """Return one image the viewer may see.
 
@@ -90,6 +91,7 @@ class ImageRepo:
             raise writes.not_found(image_id)
         return image
 
+    @retry_read
     def image_list(self, *, project_id=None, is_admin=False, filters=None, tags=None,
                    visibility=None, member_status="accepted", os_hidden=None, marker=None,
                    limit=None, sort=None):
@@ -173,12 +175,14 @@ class ImageRepo:
             writes.cas_update(conn, image_id, {}, None, now)
             writes.delete_tag(conn, image_id, tag, now)
 
+    @retry_read
     def image_tag_count(self, image_id):
         """Return the number of live tags of an image."""
         t = image_tags
         return self._read(lambda conn: conn.execute(select(func.count()).where(
             t.c.image_id == image_id, t.c.deleted == false())).scalar_one())
 
+    @retry_read
     def member_list(self, image_id, *, member=None):
         """Return the live members of an image (only ``member``'s when given)."""
         return self._read(lambda conn: members.list_members(conn, image_id, member))
@@ -193,6 +197,7 @@ class ImageRepo:
         with self._writer.begin() as conn:
             return members.create_member(conn, image_id, member, can_share, now)
 
+    @retry_read
     def member_get(self, image_id, member):
         """Return the live membership of ``member``.
 

@@ -7,6 +7,13 @@ trying to get lock; try restarting transaction"). PostgreSQL says 40P01 or 40001
 the whole transaction was undone, so running the repository method again is safe: a
 compare-and-swap re-reads the row and either wins or raises Conflict, exactly once. Bounded
 (MAX_ATTEMPTS, jittered backoff); any other error is raised at once.
+
+A read (``retry_read``) is also run again when the database could not be reached or the
+connection was lost, for up to RECONNECT_WAIT seconds: it changed nothing, so this is always
+safe (a write is not: its COMMIT may have happened before the connection was lost). Behind a
+load balancer in front of Galera, the dead node keeps getting new connections until its
+health check fails (HAProxy in `make cluster`: every 1 s, down after 2), and the engine's own
+reconnect-once finds it still there; `benchmarks/cluster_drills.py` showed such reads failing.
 """
 
 import functools
@@ -23,6 +30,10 @@ PG_DEADLOCK_CODES = frozenset(("40P01", "40001"))
 MAX_ATTEMPTS = 6
 FIRST_DELAY = 0.01
 MAX_DELAY = 0.5
+# MySQL client errors: cannot connect, server has gone away, lost connection during query
+MYSQL_DISCONNECTS = frozenset((2003, 2006, 2013))
+RECONNECT_WAIT = 3.0
+RECONNECT_STEP = 0.25
 
 
 def is_deadlock(exc):
@@ -50,4 +61,31 @@ def retry_on_deadlock(method):
                          "running it again", method.__qualname__, attempt, MAX_ATTEMPTS)
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, MAX_DELAY)
+    return wrapper
+
+
+def is_disconnect(exc):
+    """True when ``exc`` is a database that could not be reached or a connection lost."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    args = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] in MYSQL_DISCONNECTS
+
+
+def retry_read(method):
+    """Decorate a repository read: run it again while the database is unreachable (bounded)."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        deadline = time.monotonic() + RECONNECT_WAIT
+        while True:
+            try:
+                return method(*args, **kwargs)
+            except DBAPIError as exc:
+                if not is_disconnect(exc) or time.monotonic() >= deadline:
+                    raise
+                LOG.info("%s: database unreachable (%s); reading again", method.__qualname__,
+                         exc.orig)
+                time.sleep(RECONNECT_STEP)
     return wrapper

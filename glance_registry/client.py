@@ -128,7 +128,10 @@ class RegistryClient(CatalogCalls):
             code, message = error['code'], error['message']
         except (ValueError, KeyError, TypeError):
             code, message = None, data[:200].decode('utf-8', 'replace')
-        if code is None and status == 503:
+        if code is None and status in (502, 503, 504):
+            # NOTE: 502/504 without the registry's JSON come from a load balancer in front
+            # of it (HAProxy in `make cluster`) whose registry node died or did not answer:
+            # the same unavailability as a refused connection, not an unknown error.
             code = 'RegistryUnavailable'
         elif code is None and status in (414, 431):
             # NOTE: gunicorn's own refusal of a request line or headers too long.

@@ -12,13 +12,18 @@
 #   tools/galera.sh status   print each node's wsrep state
 #
 # State (configs, data, logs) in $GALERA_STATE (default /var/tmp/glance-clone-galera).
-# Ports: SQL $GALERA_BASE_PORT (default 3311) + 0..2, group communication 4611..4613,
-# IST 4621..4623, SST 4631..4633. root has no password, from 127.0.0.1 too.
+# Ports: SQL $GALERA_BASE_PORT (default 3311) + 0..2, group communication
+# $GALERA_GCOMM_BASE (default 4610) + 1..3, IST that + 11..13, SST that + 21..23.
+# root has no password, from 127.0.0.1 too. A second cluster (tools/cluster.sh runs its own)
+# sets those, its own GALERA_LOCK and GALERA_CLUSTER_NAME.
 set -euo pipefail
 CACHE="${GLANCE_CLONE_CACHE:-$HOME/.cache/glance-clone}"
 STATE="${GALERA_STATE:-/var/tmp/glance-clone-galera}"
 BASE="${GALERA_BASE_PORT:-3311}"
 PROVIDER="${GALERA_PROVIDER:-/usr/lib/galera/libgalera_smm.so}"
+GCOMM="${GALERA_GCOMM_BASE:-4610}"
+NAME="${GALERA_CLUSTER_NAME:-glance_clone_galera}"
+LOCK="${GALERA_LOCK:-$CACHE/galera.lock}"
 NODES="1 2 3"
 
 log() { echo "[galera.sh $(date +%H:%M:%S)] $*" >&2; }
@@ -55,14 +60,14 @@ innodb_buffer_pool_size = 64M
 performance_schema = OFF
 wsrep_on = ON
 wsrep_provider = $PROVIDER
-wsrep_cluster_name = glance_clone_galera
-wsrep_cluster_address = gcomm://127.0.0.1:4611,127.0.0.1:4612,127.0.0.1:4613
+wsrep_cluster_name = $NAME
+wsrep_cluster_address = gcomm://127.0.0.1:$((GCOMM + 1)),127.0.0.1:$((GCOMM + 2)),127.0.0.1:$((GCOMM + 3))
 wsrep_node_name = node$i
-wsrep_node_address = 127.0.0.1:461$i
-wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.0.1:461$i;ist.recv_addr=127.0.0.1:462$i;gcache.size=64M"
+wsrep_node_address = 127.0.0.1:$((GCOMM + i))
+wsrep_provider_options = "gmcast.listen_addr=tcp://127.0.0.1:$((GCOMM + i));ist.recv_addr=127.0.0.1:$((GCOMM + 10 + i));gcache.size=64M"
 wsrep_sst_method = mariabackup
 wsrep_sst_auth = root:
-wsrep_sst_receive_address = 127.0.0.1:463$i
+wsrep_sst_receive_address = 127.0.0.1:$((GCOMM + 20 + i))
 EOF
 }
 
@@ -143,7 +148,8 @@ do_status() {
 }
 
 mkdir -p "$CACHE"
-exec 9>"$CACHE/galera.lock"
+mkdir -p "$(dirname "$LOCK")"
+exec 9>"$LOCK"
 case "${1:-}" in
     start) flock 9; do_start ;;
     stop) flock 9; do_stop ;;

@@ -128,8 +128,11 @@ def test_error_codes_map_back(serve, code, cls):
 @pytest.mark.parametrize('status,body,cls', [
     (500, {'error': {'code': 'InternalError', 'message': 'bad'}}, exc.RegistryError),
     (418, {'error': {'code': '__class__', 'message': 'tea'}}, exc.RegistryError),
-    (502, b'<html>bad gateway</html>', exc.RegistryError),
+    (502, {'error': {'code': 'Bogus', 'message': 'bad'}}, exc.RegistryError),
     (503, b'Service Unavailable', exc.RegistryUnavailable),
+    # a load balancer's answer when the registry node behind it died or timed out
+    (502, b'<html><body><h1>502 Bad Gateway</h1></body></html>', exc.RegistryUnavailable),
+    (504, b'<html><body><h1>504 Gateway Time-out</h1></body></html>', exc.RegistryUnavailable),
     # gunicorn's own refusals of a request line or headers too long
     (414, b'<html><title>URI Too Long</title></html>', exc.BadRequest),
     (431, b'<html>Request Header Fields Too Large</html>', exc.BadRequest),

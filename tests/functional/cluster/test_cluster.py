@@ -1,0 +1,223 @@
+"""The scaled-out service of `make cluster` (tools/cluster.sh), issue 17.
+
+Through the HAProxy endpoint with a real Keystone token: images uploaded to the default Ceph
+RBD store and to the file store beside it come back byte for byte, are listed, and are shown
+by each api node directly; then one api node and one registry node are killed with SIGKILL
+(their whole process groups), and once HAProxy's health checks mark them down every request
+through it still succeeds and no image is lost; `tools/cluster.sh start` brings both back.
+A graceful HAProxy reload fails no request; the Galera node HAProxy writes to is killed, the
+service goes on on a backup node, and the node rejoins holding what was written meanwhile.
+
+The cluster is started once (or found running) and left running for the drills of
+benchmarks/cluster_drills.py; `make cluster-stop` stops it.
+"""
+import contextlib
+import csv
+import fcntl
+import hashlib
+import io
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pymysql
+import pytest
+import requests
+
+from tests.conftest import REPO_ROOT
+from tests.functional.keystone.conftest import Keystone, TokenUser, unique
+
+pytestmark = pytest.mark.cluster
+CLUSTER_SH = REPO_ROOT / "tools" / "cluster.sh"
+STATS_URL = "http://127.0.0.1:9403/;csv"
+NODE_URLS = {"api1": "http://127.0.0.1:9411", "api2": "http://127.0.0.1:9412"}
+GALERA_NODE1 = 3321
+MiB = 1024 * 1024
+
+
+def cluster_sh(*args, timeout=120):
+    """Run tools/cluster.sh; return the finished process (asserting success)."""
+    proc = subprocess.run(["bash", str(CLUSTER_SH), *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "VENV": str(REPO_ROOT / ".venv")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def values(stdout):
+    """Return the KEY=value lines of a tool's output as a dict."""
+    return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line
+                and line.split("=", 1)[0].isupper())
+
+
+def server_states():
+    """Return HAProxy's view of its servers: {(backend, server): 'UP' / 'DOWN' / ...}."""
+    text = requests.get(STATS_URL, timeout=5).text.lstrip("# ")
+    return {(row["pxname"], row["svname"]): row["status"].split()[0]
+            for row in csv.DictReader(io.StringIO(text))
+            if row["svname"] not in ("FRONTEND", "BACKEND")}
+
+
+def wait_states(wanted, timeout=30):
+    """Wait until HAProxy reports each (backend, server) in ``wanted`` with its state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = server_states()
+        if all(states.get(key) == state for key, state in wanted.items()):
+            return
+        assert time.monotonic() < deadline, f"HAProxy states {states}, wanted {wanted}"
+        time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def alone():
+    """Hold the cluster for the with-block.
+
+    NOTE: xdist may run this module's tests on two workers at once; one killing a node while
+    the other counts failed requests (or starts the cluster, which revives killed nodes) would
+    make both fail. A file lock serializes them.
+    """
+    file_store().parent.mkdir(parents=True, exist_ok=True)
+    with open(file_store().parent / "tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Start (or find) the cluster; return (endpoint, Keystone)."""
+    with alone():
+        proc = cluster_sh("start", timeout=1800)
+    found = values(proc.stdout)
+    return found["CLUSTER_URL"], Keystone(found["KEYSTONE_URL"])
+
+
+@pytest.fixture
+def demo(cluster):
+    """The demo account through HAProxy, with the cluster to this test alone."""
+    url, keystone = cluster
+    with alone():
+        yield keystone.user(url, "demo")
+
+
+def upload(user, data, store=None):
+    """Create an image and upload ``data`` (to ``store``, else the default); return it."""
+    image = user.create_image(name=unique("cluster"), disk_format="raw",
+                              container_format="bare")
+    headers = {"X-Image-Meta-Store": store} if store else {}
+    resp = user.upload(image["id"], data, **headers)
+    assert resp.status_code == 204, resp.text
+    return user.show(image["id"])
+
+
+def assert_intact(user, image, data):
+    """Assert the image is active and downloads as ``data``."""
+    shown = user.show(image["id"])
+    assert (shown["status"], shown["checksum"]) == ("active", hashlib.md5(data).hexdigest())
+    resp = user.get(f"/v2/images/{image['id']}/file")
+    assert resp.status_code == 200
+    assert resp.content == data
+
+
+def test_images_on_rbd_and_file_through_haproxy(demo):
+    rbd_data, file_data = os.urandom(3 * MiB + 7), os.urandom(MiB + 3)
+    on_rbd, on_file = upload(demo, rbd_data), upload(demo, file_data, store="local")
+    try:
+        assert on_rbd["stores"] == "ceph"
+        assert on_file["stores"] == "local"
+        assert_intact(demo, on_rbd, rbd_data)
+        assert_intact(demo, on_file, file_data)
+        listed = {i["id"] for i in demo.get("/v2/images?limit=1000").json()["images"]}
+        assert {on_rbd["id"], on_file["id"]} <= listed
+        for node_url in NODE_URLS.values():
+            node = TokenUser(node_url, demo.token, demo.project_id, demo.user_id)
+            for image in (on_rbd, on_file):
+                assert node.show(image["id"])["checksum"] == image["checksum"]
+    finally:
+        for image in (on_rbd, on_file):
+            assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
+    for image in (on_rbd, on_file):
+        assert demo.get(f"/v2/images/{image['id']}").status_code == 404
+    assert not (file_store() / on_file["id"]).exists()
+
+
+def file_store():
+    """Return the cluster's file store directory (where tools/cluster.sh places it)."""
+    state = os.environ.get("CLUSTER_STATE") or (
+        os.environ["GLANCE_CLONE_CACHE"] + "/cluster" if os.environ.get("GLANCE_CLONE_CACHE")
+        else "/var/tmp/glance-clone-cluster")
+    return Path(state) / "images"
+
+
+def test_api_and_registry_node_killed(demo):
+    before = [(upload(demo, data), data) for data in (os.urandom(MiB), os.urandom(MiB + 1))]
+    try:
+        cluster_sh("kill", "api1")
+        cluster_sh("kill", "reg1")
+        wait_states({("glance_api", "api1"): "DOWN", ("glance_registry", "reg1"): "DOWN"})
+        for image, data in before:
+            assert_intact(demo, image, data)
+        statuses = [demo.get("/v2/images?limit=5").status_code for _ in range(20)]
+        assert statuses == [200] * 20
+        data = os.urandom(2 * MiB)
+        during = upload(demo, data)
+        before.append((during, data))
+        assert_intact(demo, during, data)
+    finally:
+        cluster_sh("start", timeout=600)
+    wait_states({("glance_api", "api1"): "UP", ("glance_registry", "reg1"): "UP"})
+    node = TokenUser(NODE_URLS["api1"], demo.token, demo.project_id, demo.user_id)
+    for image, data in before:
+        assert_intact(node, image, data)
+        assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
+
+
+def test_haproxy_reload_fails_no_request(demo):
+    image = upload(demo, os.urandom(MiB))
+    statuses, stop = [], threading.Event()
+
+    def steady():
+        while not stop.is_set():
+            statuses.append(demo.get(f"/v2/images/{image['id']}").status_code)
+
+    client = threading.Thread(target=steady)
+    client.start()
+    try:
+        time.sleep(1)
+        cluster_sh("reload", "haproxy")
+        time.sleep(2)
+    finally:
+        stop.set()
+        client.join()
+    assert len(statuses) > 10 and set(statuses) == {200}
+    assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
+
+
+def galera_row(port, image_id):
+    """Return (status, checksum) of an image as one Galera node holds it, or None."""
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", database="glance")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT status, checksum FROM images WHERE id = %s", (image_id,))
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def test_galera_active_node_lost_and_rejoined(demo):
+    before = upload(demo, os.urandom(MiB))
+    images = [before]
+    try:
+        cluster_sh("kill", "node1")
+        wait_states({("galera", "node1"): "DOWN"})
+        images.append(upload(demo, os.urandom(MiB)))
+        assert demo.get("/v2/images?limit=5").status_code == 200
+    finally:
+        cluster_sh("start", timeout=600)
+    wait_states({("galera", "node1"): "UP"})
+    for image in images:
+        assert demo.show(image["id"])["status"] == "active"
+        # the rejoined node holds what was written while it was down
+        assert galera_row(GALERA_NODE1, image["id"]) == ("active", image["checksum"])
+        assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
