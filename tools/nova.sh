@@ -13,6 +13,10 @@
 #                           line is NOVA_URL=http://127.0.0.1:PORT/v2.1. Where a component
 #                           cannot run on this machine, exits 3 with a line
 #                           "cannot run on this machine: <the component's exact error>".
+#                           Neutron (neutron==29.0.0, its own venv, the API alone: ML2 with no
+#                           mechanism driver, no agents) answers Nova's port look-ups: even
+#                           with networks "none", nova-api's server show reads the ports'
+#                           security groups and the compute's delete lists the server's ports.
 #   tools/nova.sh stop      stop what start started (the pids it recorded)
 #   tools/nova.sh status    the services' pids and the compute services Nova sees
 #
@@ -30,23 +34,27 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${GLANCE_CLONE_CACHE:-$HOME/.cache/glance-clone}"
 NVENV="$CACHE/nova-venv"
+QVENV="$CACHE/neutron-venv"
+NEUTRON_VERSION=29.0.0
 STATE="$CACHE/nova"
 NOVA_VERSION=34.0.0
 PLACEMENT_VERSION=16.0.0
 HOST=127.0.0.1
 API_PORT="${NOVA_API_PORT:-28774}"
 PLACEMENT_PORT="${NOVA_PLACEMENT_PORT:-28778}"
+NEUTRON_PORT="${NOVA_NEUTRON_PORT:-28696}"
 IMAGE_PORT="${GLANCE_CLONE_NOVA_IMAGE_PORT:-29293}"
 NOVA_URL="http://$HOST:$API_PORT/v2.1"
 PLACEMENT_URL="http://$HOST:$PLACEMENT_PORT"
+NEUTRON_URL="http://$HOST:$NEUTRON_PORT"
 # QEMU runs as libvirt-qemu: the instances' disks must be under directories it can traverse,
 # which a home directory (mode 700) is not.
 INSTANCES="${NOVA_INSTANCES_PATH:-/var/tmp/glance-clone-nova/instances}"
 DB="mysql+pymysql://root@$HOST:3306"
-SERVICES="placement api conductor scheduler compute"
+SERVICES="neutron placement api conductor scheduler compute"
 # Bump when the services' configuration changes: a running Nova of another version is
 # restarted by start.
-CONF_VERSION=2
+CONF_VERSION=6
 # The Debian packages the libvirt driver needs: libvirtd + the QEMU driver, QEMU itself,
 # qemu-img, and what libvirt-python builds against.
 LIBVIRT_PACKAGES="libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config"
@@ -79,6 +87,15 @@ build_services_venv() {
         "openstack-placement==$PLACEMENT_VERSION" libvirt-python gunicorn pymysql >&2 \
         || die "pip could not install openstack-placement==$PLACEMENT_VERSION/libvirt-python into $NVENV"
     touch "$NVENV/.installed-services-$PLACEMENT_VERSION"
+}
+
+build_neutron_venv() {
+    [ -f "$QVENV/.installed-$NEUTRON_VERSION" ] && return 0
+    log "building $QVENV (neutron==$NEUTRON_VERSION)"
+    [ -x "$QVENV/bin/python" ] || python3 -m venv "$QVENV" >&2 || die "python3 -m venv failed"
+    "$QVENV/bin/pip" install -q --disable-pip-version-check "neutron==$NEUTRON_VERSION" \
+        gunicorn pymysql >&2 || die "pip could not install neutron==$NEUTRON_VERSION into $QVENV"
+    touch "$QVENV/.installed-$NEUTRON_VERSION"
 }
 
 install_libvirt() {
@@ -124,7 +141,7 @@ create_dbs() {
 import pymysql
 c = pymysql.connect(host='127.0.0.1', port=3306, user='root', password='')
 for name in ('glance_clone_nova_api', 'glance_clone_nova_cell0', 'glance_clone_nova',
-             'glance_clone_placement'):
+             'glance_clone_placement', 'glance_clone_neutron'):
     c.cursor().execute('CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8' % name)
 c.close()
 PY
@@ -150,6 +167,46 @@ write_conf() {  # keystone URL
     local ks="$1"
     mkdir -p "$STATE/lock" "$INSTANCES" "$STATE/placement-etc" "$STATE/etc"
     chmod 755 "$INSTANCES" "$(dirname "$INSTANCES")"
+    mkdir -p "$STATE/neutron-etc/plugins/ml2" "$STATE/neutron-state"
+    {
+        cat <<EOF
+# Written by tools/nova.sh on each start.
+[DEFAULT]
+debug = True
+use_stderr = True
+core_plugin = ml2
+# NOTE: the port list joins the routers' port forwardings; without these plugins their
+# model is not loaded and GET /v2.0/ports fails (Port has no attribute port_forwardings).
+service_plugins = router, port_forwarding
+auth_strategy = keystone
+state_path = $STATE/neutron-state
+api_paste_config = $QVENV/etc/neutron/api-paste.ini
+transport_url = rabbit://guest:guest@$HOST:5672/
+notify_nova_on_port_status_changes = False
+notify_nova_on_port_data_changes = False
+[database]
+connection = $DB/glance_clone_neutron?charset=utf8
+[oslo_concurrency]
+lock_path = $STATE/lock
+EOF
+        auth_section keystone_authtoken "$ks" nova
+    } >"$STATE/neutron-etc/neutron.conf"
+    cat >"$STATE/neutron-etc/plugins/ml2/ml2_conf.ini" <<EOF
+[ml2]
+type_drivers = flat
+tenant_network_types =
+mechanism_drivers =
+extension_drivers = port_security
+[ml2_type_flat]
+flat_networks = *
+EOF
+    # NOTE: Port.port_forwardings is a backref, there only once SQLAlchemy has configured
+    # the mappers; Neutron 29's API process lists ports before anything did that
+    # ("type object 'Port' has no attribute 'port_forwardings'").
+    printf '%s\n' 'import sys' 'sys.argv = sys.argv[:1]' \
+        'from neutron.wsgi.api import application  # noqa: E402,F401' \
+        'from sqlalchemy import orm  # noqa: E402' 'orm.configure_mappers()' \
+        >"$STATE/neutron_api_wsgi.py"
     {
         cat <<EOF
 # Written by tools/nova.sh on each start.
@@ -236,8 +293,10 @@ EOF
         echo
         auth_section placement "$ks" placement
         echo
+        auth_section neutron "$ks" nova
+        echo
         auth_section service_user "$ks" nova
-        echo "send_service_user_token = False"
+        echo "send_service_user_token = True"
     } >"$STATE/etc/nova.conf"
     cp "$NVENV/etc/nova/api-paste.ini" "$STATE/etc/api-paste.ini"
     # Nova's WSGI app parses sys.argv as its own command line: give it none of gunicorn's.
@@ -250,11 +309,11 @@ EOF
 # Keystone: users nova and placement (project service, role admin), the compute and
 # placement services with their endpoints (RegionOne). Idempotent.
 register() {  # keystone URL
-    "$CACHE/keystone-venv/bin/python" - "$1" "$NOVA_URL" "$PLACEMENT_URL" <<'PY' >&2
+    "$CACHE/keystone-venv/bin/python" - "$1" "$NOVA_URL" "$PLACEMENT_URL" "$NEUTRON_URL" <<'PY' >&2
 import sys
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
-base, nova, placement = sys.argv[1] + '/v3', sys.argv[2], sys.argv[3]
+base, nova, placement, neutron = sys.argv[1] + '/v3', sys.argv[2], sys.argv[3], sys.argv[4]
 s = session.Session(auth=v3.Password(
     auth_url=base, username='admin', password='secret', project_name='admin',
     user_domain_id='default', project_domain_id='default'))
@@ -262,12 +321,19 @@ def one(kind, key, params):
     return s.get(base + '/' + kind, params=params).json()[key]
 project = one('projects', 'projects', {'name': 'service'})[0]
 admin = one('roles', 'roles', {'name': 'admin'})[0]
+# Nova sends its own token beside the user's (X-Service-Token); Neutron's keystonemiddleware
+# wants the "service" role on it, and answers 401 otherwise.
+services = one('roles', 'roles', {'name': 'service'})
+service = services[0] if services else s.post(base + '/roles', json={'role': {
+    'name': 'service'}}).json()['role']
 for name in ('nova', 'placement'):
     users = one('users', 'users', {'name': name})
     user = users[0] if users else s.post(base + '/users', json={'user': {
         'name': name, 'password': 'secret', 'domain_id': 'default'}}).json()['user']
-    s.put(base + '/projects/%s/users/%s/roles/%s' % (project['id'], user['id'], admin['id']))
-for stype, name, url in (('compute', 'nova', nova), ('placement', 'placement', placement)):
+    for role in (admin, service):
+        s.put(base + '/projects/%s/users/%s/roles/%s' % (project['id'], user['id'], role['id']))
+for stype, name, url in (('compute', 'nova', nova), ('placement', 'placement', placement),
+                         ('network', 'neutron', neutron)):
     svcs = one('services', 'services', {'type': stype})
     svc = svcs[0] if svcs else s.post(base + '/services', json={'service': {
         'name': name, 'type': stype}}).json()['service']
@@ -288,6 +354,10 @@ manage() { "$NVENV/bin/nova-manage" --config-file "$STATE/etc/nova.conf" "$@" \
 sync_dbs() {
     "$NVENV/bin/placement-manage" --config-file "$STATE/placement-etc/placement.conf" db sync \
         >>"$STATE/placement-manage.log" 2>&1 || die "placement-manage db sync failed (see $STATE/placement-manage.log)"
+    "$QVENV/bin/neutron-db-manage" --config-file "$STATE/neutron-etc/neutron.conf" \
+        --config-file "$STATE/neutron-etc/plugins/ml2/ml2_conf.ini" upgrade heads \
+        >>"$STATE/neutron-db-manage.log" 2>&1 \
+        || die "neutron-db-manage upgrade heads failed (see $STATE/neutron-db-manage.log)"
     manage api_db sync || die "nova-manage api_db sync failed (see $STATE/nova-manage.log)"
     manage cell_v2 map_cell0 --database_connection "$DB/glance_clone_nova_cell0?charset=utf8" \
         || die "nova-manage cell_v2 map_cell0 failed (see $STATE/nova-manage.log)"
@@ -375,6 +445,7 @@ running_all() {
 do_start() {
     local ks
     build_services_venv
+    build_neutron_venv
     if running_all && virsh -c qemu:///system version >/dev/null 2>&1; then
         echo "NOVA_INSTANCES_PATH=$INSTANCES"
         echo "NOVA_URL=$NOVA_URL"
@@ -383,7 +454,7 @@ do_start() {
     do_stop
     port_busy 3306 || bash "$ROOT/tools/ensure-services.sh" >&2 || die "MariaDB is not reachable"
     port_busy 5672 || die "RabbitMQ is not reachable on $HOST:5672"
-    for p in "$API_PORT" "$PLACEMENT_PORT"; do
+    for p in "$API_PORT" "$PLACEMENT_PORT" "$NEUTRON_PORT"; do
         port_busy "$p" && die "port $p on $HOST is already in use"
     done
     ensure_libvirtd
@@ -392,6 +463,12 @@ do_start() {
     write_conf "$ks"
     register "$ks"
     sync_dbs
+    log "starting neutron (API only) on $NEUTRON_URL"
+    start_service neutron env OS_NEUTRON_CONFIG_DIR="$STATE/neutron-etc" \
+        "$QVENV/bin/gunicorn" --bind "$HOST:$NEUTRON_PORT" --workers 1 --threads 4 \
+        --worker-class gthread --timeout 120 --no-control-socket --name glance-clone-neutron \
+        --pythonpath "$STATE" neutron_api_wsgi:application
+    wait_http neutron "$NEUTRON_URL/" 200 180
     log "starting placement on $PLACEMENT_URL"
     start_service placement env OS_PLACEMENT_CONFIG_DIR="$STATE/placement-etc" \
         "$NVENV/bin/gunicorn" --bind "$HOST:$PLACEMENT_PORT" --workers 1 --threads 4 \
