@@ -131,23 +131,30 @@ KEYSTONE_FLAVOR = "\n[paste_deploy]\nflavor = keystone\n\n"
 class KeystoneStack(Stack):
     """A glance-registry + glance-api pair with `flavor = keystone` against ``keystone``."""
 
-    def __init__(self, root, db_url, name, keystone, workers=2, api_extra="", api_port=None):
+    def __init__(self, root, db_url, name, keystone, workers=2, api_extra="", api_port=None,
+                 registry_extra=""):
         workers_text = "\n[DEFAULT]\nworkers = %d\n" % workers
         super().__init__(
             root, db_url, name,
             api_extra=workers_text + KEYSTONE_FLAVOR
             + guide_authtoken("glance-api.conf", keystone.url) + api_extra,
             registry_extra=workers_text + KEYSTONE_FLAVOR
-            + guide_authtoken("glance-registry.conf", keystone.url), api_port=api_port)
+            + guide_authtoken("glance-registry.conf", keystone.url) + registry_extra,
+            api_port=api_port)
         self.keystone = keystone
 
 
 @contextlib.contextmanager
-def keystone_stack(tmp_path_factory, keystone, name, workers=2, api_extra="", api_port=None):
-    """Run a KeystoneStack over a fresh SQLite database for the with-block."""
+def keystone_stack(tmp_path_factory, keystone, name, workers=2, api_extra="", api_port=None,
+                   registry_extra=""):
+    """Run a KeystoneStack over a fresh SQLite database for the with-block.
+
+    ``api_extra`` and ``registry_extra`` continue the `[keystone_authtoken]` section.
+    """
     root = tmp_path_factory.mktemp(name)
     running = KeystoneStack(root, f"sqlite:///{root}/glance.sqlite", name, keystone,
-                            workers=workers, api_extra=api_extra, api_port=api_port)
+                            workers=workers, api_extra=api_extra, api_port=api_port,
+                            registry_extra=registry_extra)
     try:
         running.start()
         yield running

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.functional.conftest import _die_with_parent, free_port, stop_process
-from tests.functional.keystone.conftest import KeystoneStack, keystone_stack, unique
+from tests.functional.keystone.conftest import keystone_stack, unique
 
 pytestmark = pytest.mark.keystone
 
@@ -74,16 +74,10 @@ def _listening(proc, port, timeout=10):
 
 @pytest.fixture(scope="module")
 def memcached_stack(tmp_path_factory, keystone, memcached):
-    root = tmp_path_factory.mktemp("ks-memcached")
-    running = KeystoneStack(root, f"sqlite:///{root}/glance.sqlite", "ks-memcached", keystone,
-                            workers=2)
-    running.api_extra += f"memcached_servers = {memcached}\n"
-    running.registry_extra += f"memcached_servers = {memcached}\n"
-    try:
-        running.start()
+    extra = f"memcached_servers = {memcached}\n"
+    with keystone_stack(tmp_path_factory, keystone, "ks-memcached", api_extra=extra,
+                        registry_extra=extra) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_workers_share_the_memcached_cache(memcached_stack, keystone):

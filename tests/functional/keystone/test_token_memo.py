@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from tests.functional.keystone.conftest import KeystoneStack, unique
+from tests.functional.keystone.conftest import keystone_stack, unique
 from tests.functional.keystone.test_auth import assert_glance_401
 
 pytestmark = pytest.mark.keystone
@@ -21,16 +21,10 @@ FORGED = {"X-Roles": "admin", "X-Is-Admin": "True", "X-Identity-Status": "Confir
 
 @pytest.fixture(scope="module")
 def memo_stack(tmp_path_factory, keystone):
-    root = tmp_path_factory.mktemp("ks-memo")
-    running = KeystoneStack(root, f"sqlite:///{root}/glance.sqlite", "ks-memo", keystone,
-                            workers=1)
-    running.api_extra += f"token_cache_time = {CACHE_TIME}\n"
-    running.registry_extra += f"token_cache_time = {CACHE_TIME}\n"
-    try:
-        running.start()
+    extra = f"token_cache_time = {CACHE_TIME}\n"
+    with keystone_stack(tmp_path_factory, keystone, "ks-memo", workers=1, api_extra=extra,
+                        registry_extra=extra) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_forged_headers_beside_a_remembered_token_are_dropped(memo_stack, keystone):
