@@ -28,7 +28,7 @@ from glance_db.retry import is_deadlock
 from tests.conftest import REPO_ROOT
 from tests.functional.conftest import Stack, User
 
-pytestmark = pytest.mark.galera
+pytestmark = [pytest.mark.galera, pytest.mark.cluster]
 GALERA_SH = REPO_ROOT / "tools" / "galera.sh"
 ROUNDS = 15
 
