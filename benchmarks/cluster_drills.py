@@ -40,14 +40,46 @@ DB = {"host": "127.0.0.1", "port": 9402, "user": "root", "database": "glance"}
 POOL = os.environ.get("CLUSTER_RBD_POOL", "glance-cluster")
 STALLED = 15
 
-# name, tools/cluster.sh arguments of the drill, whether `start` brings something back
+ROLL_ORDER = ["api1", "api2", "reg1", "reg2"]
+MANAGE_STEPS = ["expand", "migrate", "contract"]
+
+
+def rolling_upgrade():
+    """The rolling upgrade: glance-manage db expand, migrate, contract against the cluster's
+    database (through HAProxy's Galera frontend), then each api and registry node rolled
+    (drained in HAProxy, SIGTERM, started, ready) one at a time. Return what each step said
+    and how long it took."""
+    notes = []
+    manage = str(pathlib.Path(sys.prefix) / "bin" / "glance-manage")
+    conf = state_dir() + "/reg1/glance-registry.conf"
+    for step in MANAGE_STEPS:
+        t = time.monotonic()
+        proc = subprocess.run([manage, "--config-file", conf, "db", step], capture_output=True,
+                              text=True, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError("glance-manage db %s: %s" % (step, proc.stderr[-2000:]))
+        notes.append("db %s (%.1f s): %s" % (step, time.monotonic() - t,
+                                             " ".join(proc.stdout.split())))
+    for node in ROLL_ORDER:
+        t = time.monotonic()
+        tool("cluster.sh", "roll", node)
+        notes.append("roll %s: %.1f s" % (node, time.monotonic() - t))
+    return notes
+
+
+# name, tools/cluster.sh arguments of the drill (or a function running it), whether `start`
+# brings something back
 DRILLS = [
     ("kill -9 api node (api1)", ["kill", "api1"], True),
     ("kill -9 registry node (reg1)", ["kill", "reg1"], True),
     ("kill -9 Galera node1 (HAProxy's active one), rejoin", ["kill", "node1"], True),
     ("restart HAProxy (stop, start)", ["restart", "haproxy"], False),
     ("reload HAProxy (new process, old one -sf)", ["reload", "haproxy"], False),
+    ("rolling upgrade: db expand/migrate/contract, roll api1 api2 reg1 reg2",
+     rolling_upgrade, False),
 ]
+# the load goes on this long after a drill run by a function (its own length unknown)
+TAIL = 10.0
 
 
 def tool(script, *args, timeout=900):
@@ -117,14 +149,23 @@ def cleanup(load, session):
 
 def drill(name, action, restore, args, keystone, ceph_conf):
     """Run one drill beside a load; return its result row (a dict)."""
-    load = Load(args.endpoint, keystone, args.threads, args.duration, args.max_requests)
+    scripted = callable(action)
+    load = Load(args.endpoint, keystone, args.threads,
+                3600.0 if scripted else args.duration, args.max_requests)
     runner = threading.Thread(target=load.run)
     runner.start()
     while load.t0 is None or load.now() < args.lead:
         time.sleep(0.1)
     at = load.now()
-    tool("cluster.sh", *action)
+    if scripted:
+        notes = action()
+    else:
+        tool("cluster.sh", *action)
+        notes = []
     done = load.now()
+    if scripted:
+        time.sleep(TAIL)
+        load.stop()
     if restore:
         time.sleep(max(0.0, at + args.hold - load.now()))
         back = load.now()
@@ -148,6 +189,7 @@ def drill(name, action, restore, args, keystone, ceph_conf):
             "SELECT id FROM images WHERE deleted = 0 AND status IN ('saving', 'importing')")],
         "details": ["%s %s at %+.1f s" % (r.op, r.outcome, r.end - at) for r in failed],
         "restart": "%.1f s" % back_after if restore else "-",
+        "steps": notes,
     }
     cleanup(load, session)
     return row
@@ -167,7 +209,7 @@ def print_table(rows):
             r["drill"], r["requests"], r["failed"], r["in_flight"], r["clean_after"], r["lost"],
             r["mismatched"], len(r["orphans"]), len(r["stuck"]), r["restart"]))
     for r in rows:
-        for what in ("details", "orphans", "stuck"):
+        for what in ("steps", "details", "orphans", "stuck"):
             if r.get(what):
                 print("%s, %s: %s" % (r["drill"], what, "; ".join(r[what][:12])))
 
