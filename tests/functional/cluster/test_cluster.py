@@ -221,3 +221,45 @@ def test_galera_active_node_lost_and_rejoined(demo):
         # the rejoined node holds what was written while it was down
         assert galera_row(GALERA_NODE1, image["id"]) == ("active", image["checksum"])
         assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
+
+
+def test_rolling_restart_under_load_fails_no_request(demo):
+    """One api and one registry node rolled (`tools/cluster.sh roll`: drained in HAProxy,
+    graceful stop, start, ready) while three clients create, upload, download and list."""
+    outcomes, kept, stop = [], {}, threading.Event()
+
+    def client():
+        while not stop.is_set():
+            data = os.urandom(64 * 1024)
+            try:
+                image = demo.create_image(name=unique("roll"), disk_format="raw",
+                                          container_format="bare")
+                up = demo.upload(image["id"], data)
+                outcomes.append(("upload", up.status_code))
+                if up.status_code == 204:
+                    kept[image["id"]] = data
+                got = demo.get(f"/v2/images/{image['id']}/file")
+                outcomes.append(("download", got.status_code))
+                outcomes.append(("checksum", got.content == data))
+                outcomes.append(("list", demo.get("/v2/images?limit=5").status_code))
+            except Exception as exc:  # a transport error is a failed request too
+                outcomes.append(("error", repr(exc)))
+
+    clients = [threading.Thread(target=client) for _ in range(3)]
+    for thread in clients:
+        thread.start()
+    try:
+        time.sleep(1)
+        cluster_sh("roll", "api1", timeout=180)
+        cluster_sh("roll", "reg2", timeout=180)
+        time.sleep(1)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join()
+    failed = [o for o in outcomes if o[1] not in (200, 204, True)]
+    assert len(outcomes) > 40 and failed == []
+    wait_states({("glance_api", "api1"): "UP", ("glance_registry", "reg2"): "UP"})
+    for image_id, data in kept.items():
+        assert_intact(demo, {"id": image_id}, data)
+        assert demo.delete(f"/v2/images/{image_id}").status_code == 204
