@@ -7,10 +7,11 @@
 #            :9402 MariaDB     -> galera node1 :3321, node2/node3 :3322/:3323 as backups
 #            :9403 stats page
 #   a 3-node Galera cluster of its own (tools/galera.sh, state in $STATE/galera), memcached
-#   :9431 (keystonemiddleware's token cache), Ceph RBD (tools/ceph.sh, pool glance-cluster) as
-#   default store with a file store beside it ($STATE/images, shared by both api nodes),
-#   notifications to RabbitMQ (127.0.0.1:5672), an image cache per api node, Keystone
-#   (tools/keystone.sh) with the HAProxy endpoint registered in region "cluster".
+#   :9431 (keystonemiddleware's token cache), Ceph RBD (tools/ceph.sh, pool glance-cluster,
+#   size 2 on its own osd.1-osd.3: `tools/ceph.sh osds 3`) as default store with a file store
+#   beside it ($STATE/images, shared by both api nodes), notifications to RabbitMQ
+#   (127.0.0.1:5672), an image cache per api node, Keystone (tools/keystone.sh) with the
+#   HAProxy endpoint registered in region "cluster".
 #
 #   tools/cluster.sh start        start what is not running (idempotent); prints the endpoint
 #                                 and a table of what runs where; last stdout line is
@@ -321,12 +322,19 @@ galera_ready() {
 }
 
 ceph_pool() {  # the cluster's pool in the Ceph of tools/ceph.sh (started by do_start)
+    # its own three OSDs (osd.1-3, CRUSH root glance-cluster; the suite's pools stay on osd.0)
+    # and two copies of each object, so that one OSD can be lost (the OSD drill)
+    local rule
+    rule="$(VENV="$VENV" bash "$ROOT/tools/ceph.sh" osds 3 | sed -n 's/^CRUSH_RULE=//p')"
+    [ -n "$rule" ] || die "tools/ceph.sh osds 3 gave no CRUSH rule"
     if ! timeout 20 ceph osd pool ls | grep -qx "$POOL"; then
         log "creating rbd pool $POOL"
-        timeout 30 ceph osd pool create "$POOL" 8 8 >/dev/null
-        timeout 30 ceph osd pool set "$POOL" size 1 --yes-i-really-mean-it >/dev/null 2>&1 || true
+        timeout 30 ceph osd pool create "$POOL" 8 8 replicated "$rule" >/dev/null
         timeout 60 rbd pool init "$POOL"
     fi
+    timeout 30 ceph osd pool set "$POOL" crush_rule "$rule" >/dev/null
+    timeout 30 ceph osd pool set "$POOL" size 2 >/dev/null
+    timeout 30 ceph osd pool set "$POOL" min_size 1 >/dev/null
 }
 
 db_sync() {  # through HAProxy, which may not have marked node 1 up yet
