@@ -22,6 +22,7 @@ dead api node has not been renewed since the kill) and the drill's row says:
 
 import argparse
 import hashlib
+import json
 import os
 import pathlib
 import subprocess
@@ -67,6 +68,63 @@ def rolling_upgrade():
     return notes
 
 
+OSD = "2"          # the OSD of the cluster's pool the drill stops (never osd.0)
+OSD_HOLD = 15.0    # seconds it stays down
+CEPH_CONF = {}     # filled by main()
+
+
+def pool_pg_states(ceph_conf):
+    """Return {pgid: state} of the cluster's pool, each asked of its primary OSD.
+
+    NOTE: tools/ceph.sh runs no mgr, so `ceph pg stat` / `ceph -s` have no PG figures.
+    """
+    detail = subprocess.run(["ceph", "-c", ceph_conf, "osd", "pool", "ls", "detail"],
+                            capture_output=True, text=True, timeout=30, check=True).stdout
+    line = [x for x in detail.splitlines() if " '%s' " % POOL in x][0].split()
+    pool_id, pg_num = line[1], int(line[line.index("pg_num") + 1])
+    states = {}
+    for i in range(pg_num):
+        pgid = "%s.%x" % (pool_id, i)
+        out = subprocess.run(["ceph", "-c", ceph_conf, "pg", pgid, "query"],
+                             capture_output=True, text=True, timeout=30).stdout
+        try:
+            states[pgid] = json.loads(out)["state"]
+        except ValueError:
+            states[pgid] = "unknown"
+    return states
+
+
+def wait_clean(ceph_conf, timeout=600):
+    """Wait until every PG of the pool is active+clean; return the seconds waited."""
+    t0 = time.monotonic()
+    while True:
+        states = pool_pg_states(ceph_conf)
+        if set(states.values()) == {"active+clean"}:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError("PGs not active+clean after %d s: %s" % (timeout, states))
+        time.sleep(1)
+
+
+def osd_loss():
+    """Stop one OSD of the cluster's pool (size 2, min_size 1) for OSD_HOLD seconds, start
+    it, wait until every PG of the pool is active+clean again; return what happened."""
+    conf = CEPH_CONF["path"]
+    wait_clean(conf)
+    t = time.monotonic()
+    tool("ceph.sh", "stop-osd", OSD)
+    notes = ["stop-osd %s: %.1f s" % (OSD, time.monotonic() - t)]
+    time.sleep(OSD_HOLD / 2)
+    down = sorted(set(pool_pg_states(conf).values()))
+    notes.append("PG states while osd.%s is down: %s" % (OSD, ", ".join(down)))
+    time.sleep(OSD_HOLD / 2)
+    t = time.monotonic()
+    tool("ceph.sh", "start-osd", OSD)
+    notes.append("start-osd %s (until up): %.1f s" % (OSD, time.monotonic() - t))
+    notes.append("all PGs active+clean %.1f s after start-osd returned" % wait_clean(conf))
+    return notes
+
+
 # name, tools/cluster.sh arguments of the drill (or a function running it), whether `start`
 # brings something back
 DRILLS = [
@@ -77,6 +135,8 @@ DRILLS = [
     ("reload HAProxy (new process, old one -sf)", ["reload", "haproxy"], False),
     ("rolling upgrade: db expand/migrate/contract, roll api1 api2 reg1 reg2",
      rolling_upgrade, False),
+    ("stop one Ceph OSD (osd.%s of 3, pool size 2) for %d s, start it, wait active+clean"
+     % (OSD, OSD_HOLD), osd_loss, False),
 ]
 # the load goes on this long after a drill run by a function (its own length unknown)
 TAIL = 10.0
@@ -89,12 +149,6 @@ def tool(script, *args, timeout=900):
     if proc.returncode != 0:
         raise RuntimeError("tools/%s %s: %s" % (script, " ".join(args), proc.stderr[-2000:]))
     return proc.stdout
-
-
-def osd_count(ceph_conf):
-    out = subprocess.run(["ceph", "-c", ceph_conf, "osd", "ls"], capture_output=True,
-                         text=True, timeout=30).stdout
-    return len(out.split())
 
 
 def run_scrubber():
@@ -228,6 +282,7 @@ def main():
     keystone = tool("cluster.sh", "start").strip().splitlines()
     keystone = [line for line in keystone if line.startswith("KEYSTONE_URL=")][0].split("=", 1)[1]
     ceph_conf = tool("ceph.sh", "conf").strip()
+    CEPH_CONF["path"] = ceph_conf
     rows = []
     for name, action, restore in DRILLS:
         if args.only and args.only not in name:
@@ -235,11 +290,6 @@ def main():
         rows.append(drill(name, action, restore, args, keystone, ceph_conf))
         print_table(rows[-1:])
         sys.stdout.flush()
-    osds = osd_count(ceph_conf)
-    if osds < 3 and (not args.only or "OSD" in args.only):
-        rows.append({"drill": "stop/start one Ceph OSD", "skipped": (
-            "tools/ceph.sh runs %d OSD (pool size 1) in the Ceph shared by the whole suite; "
-            "stopping it stops every rbd test" % osds)})
     print()
     print_table(rows)
 

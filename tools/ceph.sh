@@ -182,6 +182,10 @@ EOF
 # root default (where it would take PGs of the suite's size-1 pools) by its own start
 osd_crush_update_on_start = false
 bluestore_cache_size = 67108864
+# a test cluster: recover at full speed (default: 0.1 s of sleep per op on an "hdd")
+osd_recovery_sleep_hdd = 0
+osd_max_backfills = 8
+osd_recovery_max_active = 8
 EOF
     done
     rgw_section >>"$CONF.new"
@@ -291,7 +295,7 @@ do_osds() {  # N: osd.1..osd.N running in root $EXTRA_ROOT
     [ "$n" -ge 1 ] && [ "$n" -le $MAX_EXTRA_OSDS ] || die "osds: N from 1 to $MAX_EXTRA_OSDS"
     do_start >/dev/null
     # the [osd.N] sections (same cluster, same fsid), for a cluster bootstrapped before them
-    grep -q '^\[osd.1\]' "$CONF" || write_conf "$(sed -n 's/^fsid = //p' "$CONF")"
+    grep -q '^osd_recovery_sleep_hdd = 0' "$CONF" || write_conf "$(sed -n 's/^fsid = //p' "$CONF")"
     cephq osd crush ls "$EXTRA_ROOT" >/dev/null 2>&1 \
         || cephq osd crush add-bucket "$EXTRA_ROOT" root >/dev/null
     for id in $(seq 1 "$n"); do
