@@ -17,6 +17,12 @@ dead api node has not been renewed since the kill) and the drill's row says:
   store, that no undeleted location in the database points to;
 - images stuck in saving or importing after the scrubber.
 
+Two drills are sequences run by a function while the load goes on (it ends 10 s after them):
+the rolling upgrade (`glance-manage db expand`, `migrate`, `contract` through HAProxy's Galera
+frontend, then `tools/cluster.sh roll` of each api and registry node in turn) and the OSD
+drill (`tools/ceph.sh stop-osd 2`, 15 s, `start-osd 2`, every PG of the cluster's pool
+`active+clean` again). Their "sent before the drill returned" counts every failure.
+
     .venv/bin/python benchmarks/cluster_drills.py            (make cluster first)
 """
 
