@@ -286,6 +286,9 @@ osd_up() { cephq osd dump 2>/dev/null | grep -q "^osd.$1 up"; }
 
 start_extra() {  # id
     alive "osd.$1" && return 0
+    # NOTE: never started without its [osd.N] section (a conf written by an older ceph.sh):
+    # it would move itself into root default and take PGs of the suite's size-1 pools
+    grep -q '^osd_recovery_sleep_hdd = 0' "$CONF" || write_conf "$(sed -n 's/^fsid = //p' "$CONF")"
     start_daemon "osd.$1" ceph-osd -f -i "$1"
     wait_for "osd.$1 up" 60 osd_up "$1" || die "osd.$1 did not come up; logs in $LOG"
 }
