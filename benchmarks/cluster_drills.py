@@ -17,11 +17,18 @@ dead api node has not been renewed since the kill) and the drill's row says:
   store, that no undeleted location in the database points to;
 - images stuck in saving or importing after the scrubber.
 
+Two drills are sequences run by a function while the load goes on (it ends 10 s after them):
+the rolling upgrade (`glance-manage db expand`, `migrate`, `contract` through HAProxy's Galera
+frontend, then `tools/cluster.sh roll` of each api and registry node in turn) and the OSD
+drill (`tools/ceph.sh stop-osd 2`, 15 s, `start-osd 2`, every PG of the cluster's pool
+`active+clean` again). Their "sent before the drill returned" counts every failure.
+
     .venv/bin/python benchmarks/cluster_drills.py            (make cluster first)
 """
 
 import argparse
 import hashlib
+import json
 import os
 import pathlib
 import subprocess
@@ -40,14 +47,105 @@ DB = {"host": "127.0.0.1", "port": 9402, "user": "root", "database": "glance"}
 POOL = os.environ.get("CLUSTER_RBD_POOL", "glance-cluster")
 STALLED = 15
 
-# name, tools/cluster.sh arguments of the drill, whether `start` brings something back
+ROLL_ORDER = ["api1", "api2", "reg1", "reg2"]
+MANAGE_STEPS = ["expand", "migrate", "contract"]
+
+
+def rolling_upgrade():
+    """The rolling upgrade: glance-manage db expand, migrate, contract against the cluster's
+    database (through HAProxy's Galera frontend), then each api and registry node rolled
+    (drained in HAProxy, SIGTERM, started, ready) one at a time. Return what each step said
+    and how long it took."""
+    notes = []
+    manage = str(pathlib.Path(sys.prefix) / "bin" / "glance-manage")
+    conf = state_dir() + "/reg1/glance-registry.conf"
+    for step in MANAGE_STEPS:
+        t = time.monotonic()
+        proc = subprocess.run([manage, "--config-file", conf, "db", step], capture_output=True,
+                              text=True, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError("glance-manage db %s: %s" % (step, proc.stderr[-2000:]))
+        notes.append("db %s (%.1f s): %s" % (step, time.monotonic() - t,
+                                             " ".join(proc.stdout.split())))
+    for node in ROLL_ORDER:
+        t = time.monotonic()
+        tool("cluster.sh", "roll", node)
+        notes.append("roll %s: %.1f s" % (node, time.monotonic() - t))
+    return notes
+
+
+OSD = "2"          # the OSD of the cluster's pool the drill stops (never osd.0)
+OSD_HOLD = 15.0    # seconds it stays down
+CEPH_CONF = {}     # filled by main()
+
+
+def pool_pg_states(ceph_conf):
+    """Return {pgid: state} of the cluster's pool, each asked of its primary OSD.
+
+    NOTE: tools/ceph.sh runs no mgr, so `ceph pg stat` / `ceph -s` have no PG figures.
+    """
+    detail = subprocess.run(["ceph", "-c", ceph_conf, "osd", "pool", "ls", "detail"],
+                            capture_output=True, text=True, timeout=30, check=True).stdout
+    line = [x for x in detail.splitlines() if " '%s' " % POOL in x][0].split()
+    pool_id, pg_num = line[1], int(line[line.index("pg_num") + 1])
+    states = {}
+    for i in range(pg_num):
+        pgid = "%s.%x" % (pool_id, i)
+        out = subprocess.run(["ceph", "-c", ceph_conf, "pg", pgid, "query"],
+                             capture_output=True, text=True, timeout=30).stdout
+        try:
+            states[pgid] = json.loads(out)["state"]
+        except ValueError:
+            states[pgid] = "unknown"
+    return states
+
+
+def wait_clean(ceph_conf, timeout=600):
+    """Wait until every PG of the pool is active+clean; return the seconds waited."""
+    t0 = time.monotonic()
+    while True:
+        states = pool_pg_states(ceph_conf)
+        if set(states.values()) == {"active+clean"}:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError("PGs not active+clean after %d s: %s" % (timeout, states))
+        time.sleep(1)
+
+
+def osd_loss():
+    """Stop one OSD of the cluster's pool (size 2, min_size 1) for OSD_HOLD seconds, start
+    it, wait until every PG of the pool is active+clean again; return what happened."""
+    conf = CEPH_CONF["path"]
+    wait_clean(conf)
+    t = time.monotonic()
+    tool("ceph.sh", "stop-osd", OSD)
+    notes = ["stop-osd %s: %.1f s" % (OSD, time.monotonic() - t)]
+    time.sleep(OSD_HOLD / 2)
+    down = sorted(set(pool_pg_states(conf).values()))
+    notes.append("PG states while osd.%s is down: %s" % (OSD, ", ".join(down)))
+    time.sleep(OSD_HOLD / 2)
+    t = time.monotonic()
+    tool("ceph.sh", "start-osd", OSD)
+    notes.append("start-osd %s (until up): %.1f s" % (OSD, time.monotonic() - t))
+    notes.append("all PGs active+clean %.1f s after start-osd returned" % wait_clean(conf))
+    return notes
+
+
+# name, tools/cluster.sh arguments of the drill (or a function running it), whether `start`
+# brings something back
 DRILLS = [
     ("kill -9 api node (api1)", ["kill", "api1"], True),
     ("kill -9 registry node (reg1)", ["kill", "reg1"], True),
     ("kill -9 Galera node1 (HAProxy's active one), rejoin", ["kill", "node1"], True),
     ("restart HAProxy (stop, start)", ["restart", "haproxy"], False),
     ("reload HAProxy (new process, old one -sf)", ["reload", "haproxy"], False),
+    ("rolling upgrade: db expand/migrate/contract, roll api1 api2 reg1 reg2",
+     rolling_upgrade, False),
+    ("stop one Ceph OSD (osd.%s of 3, pool size 2) for %d s, start it, wait active+clean"
+     % (OSD, OSD_HOLD), osd_loss, False),
 ]
+# the load goes on this long after a drill run by a function (its own length unknown)
+TAIL = 10.0
 
 
 def tool(script, *args, timeout=900):
@@ -57,12 +155,6 @@ def tool(script, *args, timeout=900):
     if proc.returncode != 0:
         raise RuntimeError("tools/%s %s: %s" % (script, " ".join(args), proc.stderr[-2000:]))
     return proc.stdout
-
-
-def osd_count(ceph_conf):
-    out = subprocess.run(["ceph", "-c", ceph_conf, "osd", "ls"], capture_output=True,
-                         text=True, timeout=30).stdout
-    return len(out.split())
 
 
 def run_scrubber():
@@ -117,14 +209,23 @@ def cleanup(load, session):
 
 def drill(name, action, restore, args, keystone, ceph_conf):
     """Run one drill beside a load; return its result row (a dict)."""
-    load = Load(args.endpoint, keystone, args.threads, args.duration, args.max_requests)
+    scripted = callable(action)
+    load = Load(args.endpoint, keystone, args.threads,
+                3600.0 if scripted else args.duration, args.max_requests)
     runner = threading.Thread(target=load.run)
     runner.start()
     while load.t0 is None or load.now() < args.lead:
         time.sleep(0.1)
     at = load.now()
-    tool("cluster.sh", *action)
+    if scripted:
+        notes = action()
+    else:
+        tool("cluster.sh", *action)
+        notes = []
     done = load.now()
+    if scripted:
+        time.sleep(TAIL)
+        load.stop()
     if restore:
         time.sleep(max(0.0, at + args.hold - load.now()))
         back = load.now()
@@ -148,6 +249,7 @@ def drill(name, action, restore, args, keystone, ceph_conf):
             "SELECT id FROM images WHERE deleted = 0 AND status IN ('saving', 'importing')")],
         "details": ["%s %s at %+.1f s" % (r.op, r.outcome, r.end - at) for r in failed],
         "restart": "%.1f s" % back_after if restore else "-",
+        "steps": notes,
     }
     cleanup(load, session)
     return row
@@ -167,7 +269,7 @@ def print_table(rows):
             r["drill"], r["requests"], r["failed"], r["in_flight"], r["clean_after"], r["lost"],
             r["mismatched"], len(r["orphans"]), len(r["stuck"]), r["restart"]))
     for r in rows:
-        for what in ("details", "orphans", "stuck"):
+        for what in ("steps", "details", "orphans", "stuck"):
             if r.get(what):
                 print("%s, %s: %s" % (r["drill"], what, "; ".join(r[what][:12])))
 
@@ -186,6 +288,7 @@ def main():
     keystone = tool("cluster.sh", "start").strip().splitlines()
     keystone = [line for line in keystone if line.startswith("KEYSTONE_URL=")][0].split("=", 1)[1]
     ceph_conf = tool("ceph.sh", "conf").strip()
+    CEPH_CONF["path"] = ceph_conf
     rows = []
     for name, action, restore in DRILLS:
         if args.only and args.only not in name:
@@ -193,11 +296,6 @@ def main():
         rows.append(drill(name, action, restore, args, keystone, ceph_conf))
         print_table(rows[-1:])
         sys.stdout.flush()
-    osds = osd_count(ceph_conf)
-    if osds < 3 and (not args.only or "OSD" in args.only):
-        rows.append({"drill": "stop/start one Ceph OSD", "skipped": (
-            "tools/ceph.sh runs %d OSD (pool size 1) in the Ceph shared by the whole suite; "
-            "stopping it stops every rbd test" % osds)})
     print()
     print_table(rows)
 

@@ -14,8 +14,10 @@ separate, larger, bounded pool, so the ``threads`` pool is always free for metad
 import select
 import selectors
 import socket
+import threading
 import time
 from concurrent import futures
+from concurrent.futures import thread as futures_thread
 from functools import partial
 
 from gunicorn import http
@@ -123,6 +125,7 @@ class KeepAliveThreadWorker(ThreadWorker):
             self.transfer_pool.shutdown(wait=False)
         if self.transfers is not None:
             self.transfers.stop(self.cfg.graceful_timeout)
+        forget_finished_threads(self.tpool, self.transfer_pool)
 
     def handle_quit(self, sig, frame):
         if self.transfers is not None:
@@ -261,6 +264,38 @@ class KeepAliveThreadWorker(ThreadWorker):
         if status is None or len(data) < status[0]:
             return False   # a slow head: the event loop reads it, not this thread
         return status[1] == getattr(conn, 'transfer', False)
+
+
+def forget_finished_threads(*pools, wait=STOP_KEEPALIVE_LINGER):
+    """Let the interpreter exit without joining pool threads whose code has ended.
+
+    Return the threads forgotten. Every connection is closed when this runs, so the pools'
+    threads have nothing left to do; each is joined for ``wait`` seconds at most, together.
+    NOTE: under load, glance-registry's worker was seen keeping a thread whose run had ended
+    (gone from ``threading._active``, no OS thread left) but whose thread-state lock was never
+    released: ``is_alive()`` stayed true, and concurrent.futures' exit hook joined it
+    forever, so each graceful stop took the master's whole ``graceful_timeout`` (30 s) and
+    ended in SIGKILL. Such a thread is removed from the two registries interpreter exit
+    joins (privates of concurrent.futures and threading); a thread still running Python
+    code is not. Not root-caused: the only foreign thing in those threads is oslo.cache's
+    memcache pool (keystonemiddleware's token cache), which imports eventlet.
+    """
+    deadline = time.monotonic() + wait
+    forgotten = []
+    for pool in pools:
+        if pool is None:
+            continue
+        pool.shutdown(wait=False)
+        for thread in list(getattr(pool, '_threads', ())):
+            # a thread whose code has ended releases its lock at once (or never)
+            finished = thread.ident not in threading._active
+            thread.join(0.1 if finished else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive() and thread.ident not in threading._active:
+                futures_thread._threads_queues.pop(thread, None)
+                with threading._shutdown_locks_lock:
+                    threading._shutdown_locks.discard(thread._tstate_lock)
+                forgotten.append(thread)
+    return forgotten
 
 
 def _next_soon(conn):

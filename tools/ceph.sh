@@ -9,6 +9,14 @@
 #   tools/ceph.sh stop    stop the daemons (only the pids recorded by start); data is kept
 #   tools/ceph.sh purge   stop and delete the cluster data
 #   tools/ceph.sh conf    print the ceph.conf path; exit 0 only if the cluster is running
+#   tools/ceph.sh osds N  also run osd.1..osd.N (N <= 3; created once, bluestore on sparse
+#                         files like osd.0) under a CRUSH root of their own, $CEPH_EXTRA_ROOT
+#                         (glance-cluster), with a replicated rule "<root>-osd" placing copies
+#                         on distinct OSDs of that root: a pool given that rule (make cluster's,
+#                         size 2) lives on them only, while every other pool (rule 0, root
+#                         "default") stays on osd.0. `start` restarts the extra OSDs it finds.
+#   tools/ceph.sh stop-osd ID / start-osd ID   stop / start one extra OSD (never osd.0): the
+#                         OSD-loss drill of benchmarks/cluster_drills.py
 #   tools/ceph.sh rgw     also run radosgw (S3) on the cluster: starts the cluster first if
 #                         needed (never restarts a running mon/osd), installs the Debian
 #                         package radosgw if missing, makes the S3 user; prints
@@ -38,6 +46,8 @@ RGW_URL="http://127.0.0.1:$RGW_PORT"
 RGW_ACCESS="${CEPH_RGW_ACCESS_KEY:-glance-rgw}"
 RGW_SECRET="${CEPH_RGW_SECRET_KEY:-glance-rgw-secret}"
 DIST=/usr/lib/python3/dist-packages
+EXTRA_ROOT="${CEPH_EXTRA_ROOT:-glance-cluster}"
+MAX_EXTRA_OSDS=3
 export CEPH_CONF="$CONF"
 
 log() { echo "[ceph.sh $(date +%H:%M:%S)] $*" >&2; }
@@ -163,6 +173,21 @@ bluestore_block_size = $OSD_SIZE
 bluestore_cache_autotune = false
 bluestore_cache_size = 268435456
 EOF
+    local id
+    for id in $(seq 1 $MAX_EXTRA_OSDS); do
+        cat >>"$CONF.new" <<EOF
+
+[osd.$id]
+# an extra OSD (tools/ceph.sh osds): placed in root $EXTRA_ROOT by osds, never moved into
+# root default (where it would take PGs of the suite's size-1 pools) by its own start
+osd_crush_update_on_start = false
+bluestore_cache_size = 67108864
+# a test cluster: recover at full speed (default: 0.1 s of sleep per op on an "hdd")
+osd_recovery_sleep_hdd = 0
+osd_max_backfills = 8
+osd_recovery_max_active = 8
+EOF
+    done
     rgw_section >>"$CONF.new"
     mv -f "$CONF.new" "$CONF"
 }
@@ -245,8 +270,55 @@ do_start() {
         bootstrap
     fi
     healthy || die "cluster not healthy; logs in $LOG"
+    for id in $(extra_osds); do start_extra "$id"; done
     log "ready: CEPH_CONF=$CONF pool=$POOL"
     echo "CEPH_CONF=$CONF"
+}
+
+extra_osds() {  # ids of the extra OSDs created by `osds`
+    local d
+    for d in "$C"/osd.*; do
+        [ -f "$d/extra-ready" ] && basename "$d" | sed 's/^osd\.//'
+    done | sort -n
+}
+
+osd_up() { cephq osd dump 2>/dev/null | grep -q "^osd.$1 up"; }
+
+start_extra() {  # id
+    alive "osd.$1" && return 0
+    # NOTE: never started without its [osd.N] section (a conf written by an older ceph.sh):
+    # it would move itself into root default and take PGs of the suite's size-1 pools
+    grep -q '^osd_recovery_sleep_hdd = 0' "$CONF" || write_conf "$(sed -n 's/^fsid = //p' "$CONF")"
+    start_daemon "osd.$1" ceph-osd -f -i "$1"
+    wait_for "osd.$1 up" 60 osd_up "$1" || die "osd.$1 did not come up; logs in $LOG"
+}
+
+do_osds() {  # N: osd.1..osd.N running in root $EXTRA_ROOT
+    local n=${1:?usage: $0 osds N} id uuid got
+    [ "$n" -ge 1 ] && [ "$n" -le $MAX_EXTRA_OSDS ] || die "osds: N from 1 to $MAX_EXTRA_OSDS"
+    do_start >/dev/null
+    # the [osd.N] sections (same cluster, same fsid), for a cluster bootstrapped before them
+    grep -q '^osd_recovery_sleep_hdd = 0' "$CONF" || write_conf "$(sed -n 's/^fsid = //p' "$CONF")"
+    cephq osd crush ls "$EXTRA_ROOT" >/dev/null 2>&1 \
+        || cephq osd crush add-bucket "$EXTRA_ROOT" root >/dev/null
+    for id in $(seq 1 "$n"); do
+        if [ ! -f "$C/osd.$id/extra-ready" ]; then
+            log "creating osd.$id in root $EXTRA_ROOT"
+            uuid=$(cat /proc/sys/kernel/random/uuid)
+            got=$(cephq osd new "$uuid")
+            [ "$got" = "$id" ] || die "ceph osd new gave osd.$got, expected osd.$id"
+            rm -rf "$C/osd.$id"
+            mkdir -p "$C/osd.$id"
+            ceph-osd -i "$id" --mkfs --osd-uuid "$uuid" >>"$LOG/osd.$id.out" 2>&1 \
+                || die "ceph-osd --mkfs of osd.$id failed: $(tail -5 "$LOG/osd.$id.out")"
+            cephq osd crush add "osd.$id" 0.01 root="$EXTRA_ROOT" >/dev/null
+            touch "$C/osd.$id/extra-ready"
+        fi
+        start_extra "$id"
+    done
+    cephq osd crush rule ls | grep -qx "$EXTRA_ROOT-osd" \
+        || cephq osd crush rule create-replicated "$EXTRA_ROOT-osd" "$EXTRA_ROOT" osd >/dev/null
+    echo "CRUSH_RULE=$EXTRA_ROOT-osd"
 }
 
 rgw_up() { alive rgw && curl -sf -o /dev/null --max-time 5 "$RGW_URL/"; }
@@ -290,6 +362,7 @@ stop_daemon() {  # name (only the pid recorded by start)
 do_stop() {
     local d f pid
     stop_daemon rgw
+    for d in $(extra_osds); do stop_daemon "osd.$d"; done
     for d in osd.0 mon.a; do
         f="$RUN/$d.pid"
         [ -f "$f" ] || continue
@@ -312,7 +385,12 @@ flock 9
 case "${1:-}" in
     start) do_start ;;
     rgw) do_rgw ;;
+    osds) do_osds "${2:-}" ;;
+    stop-osd|start-osd)
+        id="${2:?usage: $0 $1 ID}"
+        [ "$id" != 0 ] && [ -f "$C/osd.$id/extra-ready" ] || die "osd.$id is not an extra OSD"
+        if [ "$1" = stop-osd ]; then stop_daemon "osd.$id"; else start_extra "$id"; fi ;;
     stop) do_stop; log "stopped" ;;
     purge) do_stop; rm -rf "$C"; log "purged" ;;
-    *) die "usage: $0 start|stop|purge|conf|rgw" ;;
+    *) die "usage: $0 start|stop|purge|conf|rgw|osds N|stop-osd ID|start-osd ID" ;;
 esac

@@ -7,10 +7,11 @@
 #            :9402 MariaDB     -> galera node1 :3321, node2/node3 :3322/:3323 as backups
 #            :9403 stats page
 #   a 3-node Galera cluster of its own (tools/galera.sh, state in $STATE/galera), memcached
-#   :9431 (keystonemiddleware's token cache), Ceph RBD (tools/ceph.sh, pool glance-cluster) as
-#   default store with a file store beside it ($STATE/images, shared by both api nodes),
-#   notifications to RabbitMQ (127.0.0.1:5672), an image cache per api node, Keystone
-#   (tools/keystone.sh) with the HAProxy endpoint registered in region "cluster".
+#   :9431 (keystonemiddleware's token cache), Ceph RBD (tools/ceph.sh, pool glance-cluster,
+#   size 2 on its own osd.1-osd.3: `tools/ceph.sh osds 3`) as default store with a file store
+#   beside it ($STATE/images, shared by both api nodes), notifications to RabbitMQ
+#   (127.0.0.1:5672), an image cache per api node, Keystone (tools/keystone.sh) with the
+#   HAProxy endpoint registered in region "cluster".
 #
 #   tools/cluster.sh start        start what is not running (idempotent); prints the endpoint
 #                                 and a table of what runs where; last stdout line is
@@ -27,6 +28,12 @@
 #   tools/cluster.sh restart NAME graceful restart of one node (SIGTERM: gunicorn lets its
 #                                 workers finish requests for 30 s; HAProxy already routes
 #                                 around it once its health check fails), then start it
+#   tools/cluster.sh drain NAME   HAProxy sends no new request to api1 api2 reg1 reg2 (runtime
+#                                 API `set server ... state drain`); returns when the node's
+#                                 current sessions and queue are 0
+#   tools/cluster.sh ready NAME   HAProxy sends it requests again; returns when it is UP
+#   tools/cluster.sh roll NAME    drain, graceful stop (SIGTERM), start, ready: a restart
+#                                 that fails no request (the rolling upgrade, docs/scale-out.md)
 #
 # State (configs, logs, pids, file store, caches) in $CLUSTER_STATE (default
 # $GLANCE_CLONE_CACHE/cluster when GLANCE_CLONE_CACHE is set, else /var/tmp/glance-clone-cluster).
@@ -70,6 +77,7 @@ ensure_packages() {
     local need=()
     command -v haproxy >/dev/null || need+=(haproxy)
     command -v memcached >/dev/null || need+=(memcached)
+    command -v socat >/dev/null || need+=(socat)
     [ ${#need[@]} -eq 0 ] && return 0
     [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
         || die "${need[*]} missing and apt-get cannot run here"
@@ -314,12 +322,19 @@ galera_ready() {
 }
 
 ceph_pool() {  # the cluster's pool in the Ceph of tools/ceph.sh (started by do_start)
+    # its own three OSDs (osd.1-3, CRUSH root glance-cluster; the suite's pools stay on osd.0)
+    # and two copies of each object, so that one OSD can be lost (the OSD drill)
+    local rule
+    rule="$(VENV="$VENV" bash "$ROOT/tools/ceph.sh" osds 3 | sed -n 's/^CRUSH_RULE=//p')"
+    [ -n "$rule" ] || die "tools/ceph.sh osds 3 gave no CRUSH rule"
     if ! timeout 20 ceph osd pool ls | grep -qx "$POOL"; then
         log "creating rbd pool $POOL"
-        timeout 30 ceph osd pool create "$POOL" 8 8 >/dev/null
-        timeout 30 ceph osd pool set "$POOL" size 1 --yes-i-really-mean-it >/dev/null 2>&1 || true
+        timeout 30 ceph osd pool create "$POOL" 8 8 replicated "$rule" >/dev/null
         timeout 60 rbd pool init "$POOL"
     fi
+    timeout 30 ceph osd pool set "$POOL" crush_rule "$rule" >/dev/null
+    timeout 30 ceph osd pool set "$POOL" size 2 >/dev/null
+    timeout 30 ceph osd pool set "$POOL" min_size 1 >/dev/null
 }
 
 db_sync() {  # through HAProxy, which may not have marked node 1 up yet
@@ -352,6 +367,8 @@ do_start() {
     start_haproxy
     db_sync
     for n in reg1 reg2 api1 api2; do start_node "$n"; done
+    # a node left drained (an interrupted roll) takes requests again
+    for n in reg1 reg2 api1 api2; do hactl "set server $(backend_of "$n")/$n state ready" >/dev/null; done
     bash "$ROOT/tools/keystone.sh" register "http://$H:$API_PORT" "$REGION" \
         || die "could not register the endpoint in Keystone"
     echo "$KEYSTONE_URL" >"$STATE/keystone_url"
@@ -396,6 +413,54 @@ stop_one() {  # name: SIGTERM to the process group, SIGKILL after 35 s
     rm -f "$STATE/$1/pid"
 }
 
+# HAProxy's runtime API on its admin socket (`stats socket` in haproxy.cfg).
+hactl() { echo "$*" | socat -t 5 stdio "unix-connect:$STATE/haproxy/admin.sock"; }
+backend_of() {
+    case "$1" in api[12]) echo glance_api ;; reg[12]) echo glance_registry ;; *) die "cannot drain $1" ;; esac
+}
+server_stat() {  # name -> "queued current-sessions status" from `show stat`
+    hactl "show stat" | awk -F, -v b="$(backend_of "$1")" -v s="$1" \
+        '$1 == b && $2 == s { print $3, $5, $18 }'
+}
+
+do_drain() {  # name
+    local b q c st _
+    b="$(backend_of "$1")"
+    alive haproxy || die "haproxy is not running"
+    hactl "set server $b/$1 state drain" >/dev/null
+    for _ in $(seq 1 1200); do
+        read -r q c st <<<"$(server_stat "$1")"
+        [ "${q:-1}" = 0 ] && [ "${c:-1}" = 0 ] && return 0
+        sleep 0.1
+    done
+    die "$1 still has $c sessions and $q queued after 120 s of drain"
+}
+
+do_ready() {  # name
+    local b q c st _
+    b="$(backend_of "$1")"
+    hactl "set server $b/$1 state ready" >/dev/null
+    for _ in $(seq 1 300); do
+        read -r q c st <<<"$(server_stat "$1")"
+        [ "$st" = UP ] && return 0
+        sleep 0.1
+    done
+    die "$1 is $st in HAProxy 30 s after ready"
+}
+
+do_roll() {  # name: a graceful restart that HAProxy routes around before it begins
+    local t0=$SECONDS
+    do_drain "$1"
+    local t1=$SECONDS
+    stop_one "$1"
+    local t2=$SECONDS
+    KEYSTONE_URL="$(cat "$STATE/keystone_url")"
+    start_node "$1"
+    local t3=$SECONDS
+    do_ready "$1"
+    log "rolled $1: drained in $((t1 - t0)) s, stopped in $((t2 - t1)) s, started in $((t3 - t2)) s, UP after $((SECONDS - t3)) s"
+}
+
 do_stop() {
     local n
     for n in api1 api2 reg1 reg2 haproxy memcached; do stop_one "$n"; done
@@ -420,8 +485,11 @@ case "${1:-}" in
         case "$n" in
             haproxy) start_haproxy ;; memcached) start_memcached ;; *) start_node "$n" ;;
         esac ;;
+    drain) do_drain "${2:?usage: $0 drain NAME}" ;;
+    ready) do_ready "${2:?usage: $0 ready NAME}" ;;
+    roll) do_roll "${2:?usage: $0 roll NAME}" ;;
     reload)
         [ "${2:-haproxy}" = haproxy ] || die "usage: $0 reload haproxy"
         reload_haproxy ;;
-    *) die "usage: $0 start|stop|status|kill NAME|restart NAME|reload haproxy" ;;
+    *) die "usage: $0 start|stop|status|kill NAME|restart NAME|drain NAME|ready NAME|roll NAME|reload haproxy" ;;
 esac

@@ -1,7 +1,12 @@
 """The worker's reading of request heads in its event loop (glance_server.workers)."""
 
+import threading
+import time
+from concurrent import futures
+from concurrent.futures import thread as futures_thread
+
 from glance_api.app import moves_image_data
-from glance_server.workers import BODY_PREREAD_MAX, head_status
+from glance_server.workers import BODY_PREREAD_MAX, forget_finished_threads, head_status
 
 HEAD = b'GET /v2/images/x HTTP/1.1\r\nHost: a\r\n\r\n'
 
@@ -32,3 +37,41 @@ def test_requests_that_move_image_bytes():
     assert not moves_image_data('GET', '/v1/images/detail')
     assert not moves_image_data('HEAD', '/v1/images/x')
     assert not moves_image_data('POST', '/v2/images')
+
+
+class EndedButLocked:
+    """A pool thread as glance-registry's worker was seen holding one at exit: its code has
+    ended (not in threading._active) but its thread-state lock was never released."""
+
+    ident = -1
+
+    def __init__(self):
+        self._tstate_lock = threading.Lock()
+        self._tstate_lock.acquire()
+
+    def join(self, timeout=None):
+        time.sleep(min(timeout or 0, 0.01))
+
+    def is_alive(self):
+        return True
+
+
+def test_a_stopping_worker_forgets_only_pool_threads_whose_code_has_ended():
+    pool = futures.ThreadPoolExecutor(2)
+    busy = threading.Event()
+    pool.submit(busy.wait)
+    ghost = EndedButLocked()
+    pool._threads.add(ghost)
+    futures_thread._threads_queues[ghost] = None
+    with threading._shutdown_locks_lock:
+        threading._shutdown_locks.add(ghost._tstate_lock)
+    running = [t for t in pool._threads if t is not ghost]
+    try:
+        assert forget_finished_threads(pool, None, wait=0.2) == [ghost]
+        assert ghost not in futures_thread._threads_queues
+        assert ghost._tstate_lock not in threading._shutdown_locks
+        # the thread still waiting in its task is neither forgotten nor abandoned
+        assert all(t in futures_thread._threads_queues and t.is_alive() for t in running)
+    finally:
+        busy.set()
+        pool.shutdown(wait=True)

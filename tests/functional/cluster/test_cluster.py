@@ -7,6 +7,8 @@ by each api node directly; then one api node and one registry node are killed wi
 through it still succeeds and no image is lost; `tools/cluster.sh start` brings both back.
 A graceful HAProxy reload fails no request; the Galera node HAProxy writes to is killed, the
 service goes on on a backup node, and the node rejoins holding what was written meanwhile.
+One api and one registry node rolled (drained, restarted) under a light load fail no request;
+one of the rbd pool's three OSDs stopped and started loses no image and no upload.
 
 The cluster is started once (or found running) and left running for the drills of
 benchmarks/cluster_drills.py; `make cluster-stop` stops it.
@@ -16,6 +18,7 @@ import csv
 import fcntl
 import hashlib
 import io
+import json
 import os
 import subprocess
 import threading
@@ -220,4 +223,105 @@ def test_galera_active_node_lost_and_rejoined(demo):
         assert demo.show(image["id"])["status"] == "active"
         # the rejoined node holds what was written while it was down
         assert galera_row(GALERA_NODE1, image["id"]) == ("active", image["checksum"])
+        assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
+
+
+def test_rolling_restart_under_load_fails_no_request(demo):
+    """One api and one registry node rolled (`tools/cluster.sh roll`: drained in HAProxy,
+    graceful stop, start, ready) while three clients create, upload, download and list."""
+    outcomes, kept, stop = [], {}, threading.Event()
+
+    def client():
+        mine = []
+        while not stop.is_set():
+            try:
+                if len(mine) < 4:   # a few images each, then downloads and lists
+                    data = os.urandom(64 * 1024)
+                    image = demo.create_image(name=unique("roll"), disk_format="raw",
+                                              container_format="bare")
+                    up = demo.upload(image["id"], data)
+                    outcomes.append(("upload", up.status_code))
+                    if up.status_code == 204:
+                        kept[image["id"]] = data
+                        mine.append(image["id"])
+                for image_id in mine:
+                    got = demo.get(f"/v2/images/{image_id}/file")
+                    outcomes.append(("download", got.status_code))
+                    outcomes.append(("checksum", got.content == kept[image_id]))
+                outcomes.append(("list", demo.get("/v2/images?limit=5").status_code))
+            except Exception as exc:  # a transport error is a failed request too
+                outcomes.append(("error", repr(exc)))
+
+    clients = [threading.Thread(target=client) for _ in range(3)]
+    for thread in clients:
+        thread.start()
+    try:
+        time.sleep(1)
+        for node in ("api1", "reg2"):
+            started = time.monotonic()
+            cluster_sh("roll", node, timeout=180)
+            print(f"roll {node}: {time.monotonic() - started:.1f} s")
+        time.sleep(1)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join()
+    failed = [o for o in outcomes if o[1] not in (200, 204, True)]
+    assert len(outcomes) > 40 and failed == []
+    wait_states({("glance_api", "api1"): "UP", ("glance_registry", "reg2"): "UP"})
+    for image_id, data in kept.items():
+        assert_intact(demo, {"id": image_id}, data)
+        assert demo.delete(f"/v2/images/{image_id}").status_code == 204
+
+
+def ceph_sh(*args, timeout=300):
+    proc = subprocess.run(["bash", str(REPO_ROOT / "tools" / "ceph.sh"), *args],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "VENV": str(REPO_ROOT / ".venv")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def pool_pg_states(ceph_conf, pool="glance-cluster"):
+    """Return the states of the pool's PGs, each asked of its primary OSD (no mgr here)."""
+    detail = subprocess.run(["ceph", "-c", ceph_conf, "osd", "pool", "ls", "detail"],
+                            capture_output=True, text=True, timeout=30, check=True).stdout
+    line = [x for x in detail.splitlines() if f" '{pool}' " in x][0].split()
+    states = []
+    for i in range(int(line[line.index("pg_num") + 1])):
+        out = subprocess.run(["ceph", "-c", ceph_conf, "pg", f"{line[1]}.{i:x}", "query"],
+                             capture_output=True, text=True, timeout=30).stdout
+        states.append(json.loads(out)["state"] if out.strip() else "unknown")
+    return states
+
+
+def wait_clean(ceph_conf, timeout=180):
+    deadline = time.monotonic() + timeout
+    while set(states := pool_pg_states(ceph_conf)) != {"active+clean"}:
+        assert time.monotonic() < deadline, states
+        time.sleep(1)
+
+
+def test_ceph_osd_stopped_and_started_under_uploads(demo):
+    """One of the cluster pool's three OSDs (size 2, min_size 1) stopped: uploads and
+    downloads go on from the other copy; started again, every PG is active+clean."""
+    ceph_conf = ceph_sh("conf").strip()
+    wait_clean(ceph_conf)
+    images = [(upload(demo, data), data) for data in (os.urandom(MiB), os.urandom(MiB + 5))]
+    try:
+        ceph_sh("stop-osd", "2")
+        deadline = time.monotonic() + 30
+        while "active+undersized+degraded" not in (states := pool_pg_states(ceph_conf)):
+            assert time.monotonic() < deadline, states   # the PGs osd.2 held, on one copy
+            time.sleep(1)
+        for _ in range(3):
+            data = os.urandom(512 * 1024)
+            images.append((upload(demo, data), data))
+        for image, data in images:
+            assert_intact(demo, image, data)
+    finally:
+        ceph_sh("start-osd", "2")
+    wait_clean(ceph_conf)
+    for image, data in images:
+        assert_intact(demo, image, data)
         assert demo.delete(f"/v2/images/{image['id']}").status_code == 204
