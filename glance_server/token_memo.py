@@ -65,7 +65,6 @@ class TokenMemo:
         self._clock = clock
         self._memo = {}
         self._lock = threading.Lock()
-        self._reject_headers = list(getattr(self._auth, '_reject_auth_headers', ()))
 
     @staticmethod
     def _key(environ):
@@ -91,8 +90,10 @@ class TokenMemo:
     def _on_401(self, start_response):
         """As auth_token's process_response: a 401 names Keystone in WWW-Authenticate."""
         def start(status, headers, exc_info=None):
-            if status.startswith('401') and self._reject_headers:
-                headers = list(headers) + self._reject_headers
+            if status.startswith('401'):
+                # NOTE: read when needed: without www_authenticate_uri auth_token finds
+                # Keystone's address through its auth plugin.
+                headers = list(headers) + list(getattr(self._auth, '_reject_auth_headers', ()))
             return start_response(status, headers, exc_info)
         return start
 

@@ -46,7 +46,8 @@ def test_policy_file_is_honoured(tmp_path):
 def test_keystone_flavor_requires_identity():
     env = Env(**{'paste_deploy.flavor': 'keystone'})
     app = env.app.v2_app
-    assert type(app).__name__ == 'AuthProtocol'
+    assert type(app).__name__ == 'TokenMemo'
+    assert type(app._auth).__name__ == 'AuthProtocol'
     # versions and healthcheck need no token
     assert env.client.simulate_get('/').status_code == 300
     assert env.client.simulate_get('/healthcheck').status_code == 200

@@ -8,6 +8,7 @@ from oslo_config import cfg
 
 from glance_registry import config
 from glance_registry.app import create_app
+from glance_server import token_memo
 from tests.unit.registry.fakes import FakeRepo
 from glance_db.repos import Repos
 
@@ -51,7 +52,10 @@ def test_list_opts_names():
 
 def test_keystone_flavor_wraps_with_auth_token(conf):
     conf.set_override('flavor', 'keystone', group='paste_deploy')
-    assert isinstance(create_app(conf, Repos(images=FakeRepo())), auth_token.AuthProtocol)
+    app = create_app(conf, Repos(images=FakeRepo()))
+    # keystonemiddleware's auth_token, behind the per-worker memo of what it concluded
+    assert isinstance(app, token_memo.TokenMemo)
+    assert isinstance(app._auth, auth_token.AuthProtocol)
 
 
 def test_client_does_not_load_the_database_stack():
