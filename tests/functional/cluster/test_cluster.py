@@ -145,6 +145,42 @@ def test_images_on_rbd_and_file_through_haproxy(demo):
     assert not (file_store() / on_file["id"]).exists()
 
 
+def test_seed_cli_flow_through_the_cluster_catalog(cluster, demo, tmp_path):
+    # The seeds' steps with the openstack CLI as demo, finding the image service in the
+    # catalog (region `cluster`, HAProxy's endpoint), as an operator's users would.
+    from tests.conftest import script
+    from tests.functional.keystone.conftest import ACCOUNTS, PASSWORD, clean_env
+
+    keystone_url = cluster[1].url
+    env = clean_env(tmp_path)
+    env.update({"OS_AUTH_URL": keystone_url + "/v3", "OS_IDENTITY_API_VERSION": "3",
+                "OS_USERNAME": "demo", "OS_PASSWORD": PASSWORD,
+                "OS_PROJECT_NAME": ACCOUNTS["demo"], "OS_USER_DOMAIN_NAME": "Default",
+                "OS_PROJECT_DOMAIN_NAME": "Default", "OS_REGION_NAME": "cluster"})
+
+    def openstack(*args):
+        proc = subprocess.run([script("openstack"), *args], capture_output=True, text=True,
+                              timeout=180, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, f"{args}\n{proc.stdout}\n{proc.stderr}"
+        return proc.stdout
+
+    data = os.urandom(3 * MiB + 11)
+    (tmp_path / "disk.raw").write_bytes(data)
+    name = unique("cluster-cli")
+    created = json.loads(openstack("image", "create", "--disk-format", "raw",
+                                   "--container-format", "bare", "--file", "disk.raw",
+                                   name, "-f", "json"))
+    try:
+        assert created["status"] == "active"
+        assert name in openstack("image", "list", "-f", "value", "-c", "Name").split()
+        openstack("image", "save", "--file", "saved.raw", name)
+        assert (tmp_path / "saved.raw").read_bytes() == data
+        assert demo.show(created["id"])["stores"] == "ceph"
+    finally:
+        openstack("image", "delete", name)
+    assert demo.get(f"/v2/images/{created['id']}").status_code == 404
+
+
 def file_store():
     """Return the cluster's file store directory (where tools/cluster.sh places it)."""
     state = os.environ.get("CLUSTER_STATE") or (
