@@ -14,6 +14,7 @@ Glance 33's centralized_db cache driver, with the database behind the registry:
 
 import falcon
 
+from glance_registry import rights
 from glance_registry.resources import bodies
 from glance_registry.resources.bodies import render
 
@@ -46,6 +47,7 @@ class NodesResource:
 
     def on_post(self, req, resp):
         """Record ``{"node": url}`` (201)."""
+        rights.require_service(req.context.ctx)   # beside ServiceGate: checked here too
         self.repo.node_reference_create(bodies.load(req, NODE)['node'])
         resp.status = falcon.HTTP_201
 
@@ -60,6 +62,7 @@ class SearchResource:
 
     def on_post(self, req, resp):
         """Answer ``{"cached_images": [...]}`` for ``{"node": url}``."""
+        rights.require_service(req.context.ctx)   # beside ServiceGate: checked here too
         render(resp, {'cached_images': self.repo.cached_images(bodies.load(req, NODE)['node'])})
 
 
@@ -73,6 +76,7 @@ class ImagesResource:
 
     def on_post(self, req, resp):
         """Record ``{"node", "image_id", "size", "checksum"}`` (204)."""
+        rights.require_service(req.context.ctx)   # beside ServiceGate: checked here too
         body = bodies.load(req, ADD)
         self.repo.cached_image_add(body['node'], body['image_id'], body['size'],
                                    body.get('checksum'))
@@ -89,6 +93,7 @@ class HitsResource:
 
     def on_post(self, req, resp):
         """Count one hit of ``{"node", "image_id"}`` (204)."""
+        rights.require_service(req.context.ctx)   # beside ServiceGate: checked here too
         body = bodies.load(req, HIT)
         self.repo.hit(body['node'], body['image_id'])
         resp.status = falcon.HTTP_204
@@ -104,6 +109,7 @@ class DeleteResource:
 
     def on_post(self, req, resp):
         """Answer ``{"deleted": n}`` for ``{"node", "image_id": id|null}``."""
+        rights.require_service(req.context.ctx)   # beside ServiceGate: checked here too
         body = bodies.load(req, DELETE)
         render(resp, {'deleted': self.repo.cached_image_delete(body['node'],
                                                                body.get('image_id'))})

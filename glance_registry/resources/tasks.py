@@ -58,14 +58,20 @@ TASK_FAIL = {'type': 'object', 'properties': {
 bodies.register(TASK_CREATE, TASK_UPDATE, TASK_SEARCH, TASK_FAIL)
 
 
-def _require_admin(req):
-    if not req.context.ctx.is_admin:
+def _require_admin(ctx):
+    if not ctx.is_admin:
         raise exceptions.Forbidden('Only an admin may do this')
 
 
-def _viewer(req):
-    ctx = req.context.ctx
+def _viewer(ctx):
     return {'owner': ctx.project_id, 'is_admin': ctx.is_admin}
+
+
+def _check_mutable(repo, ctx, task_id):
+    """Raise NotFound for a task ``ctx`` cannot see, Forbidden for one it does not own."""
+    task = repo.task_get(task_id, **_viewer(ctx))
+    if not ctx.is_admin and task.get('owner') != ctx.project_id:
+        raise exceptions.Forbidden('You do not own this task')
 
 
 class TasksResource:
@@ -92,7 +98,7 @@ class TaskSearchResource:
     def on_post(self, req, resp):
         """Answer ``{"tasks": [...]}`` for a task list query."""
         query = bodies.load(req, TASK_SEARCH)
-        render(resp, {'tasks': self.repo.task_list(**_viewer(req), **query)})
+        render(resp, {'tasks': self.repo.task_list(**_viewer(req.context.ctx), **query)})
 
 
 class TaskResource:
@@ -103,16 +109,18 @@ class TaskResource:
 
     def on_get(self, req, resp, task_id):
         """Show one task."""
-        render(resp, {'task': self.repo.task_get(task_id, **_viewer(req))})
+        render(resp, {'task': self.repo.task_get(task_id, **_viewer(req.context.ctx))})
 
     def on_patch(self, req, resp, task_id):
         """Update a task; CAS on ``from_state``."""
         body = bodies.load(req, TASK_UPDATE)
+        _check_mutable(self.repo, req.context.ctx, task_id)
         task = self.repo.task_update(task_id, body['values'], from_state=body.get('from_state'))
         render(resp, {'task': task})
 
     def on_delete(self, req, resp, task_id):
         """Soft-delete a task."""
+        _check_mutable(self.repo, req.context.ctx, task_id)
         render(resp, {'task': self.repo.task_delete(task_id)})
 
 
@@ -124,7 +132,7 @@ class ImageTasksResource:
 
     def on_get(self, req, resp, image_id):
         """Answer ``{"tasks": [...]}``."""
-        render(resp, {'tasks': self.repo.tasks_for_image(image_id, **_viewer(req))})
+        render(resp, {'tasks': self.repo.tasks_for_image(image_id, **_viewer(req.context.ctx))})
 
 
 class UnfinishedTasksResource:
@@ -137,7 +145,7 @@ class UnfinishedTasksResource:
 
     def on_get(self, req, resp):
         """Answer ``{"tasks": [...]}``, narrowed by ``?type=``."""
-        _require_admin(req)
+        _require_admin(req.context.ctx)
         types = req.get_param_as_list('type') or None
         render(resp, {'tasks': self.repo.tasks_unfinished(types=types)})
 
@@ -152,7 +160,7 @@ class FailTasksResource:
 
     def on_post(self, req, resp):
         """Answer ``{"tasks": [...]}`` with the tasks that moved."""
-        _require_admin(req)
+        _require_admin(req.context.ctx)
         body = bodies.load(req, TASK_FAIL)
         moved = self.repo.tasks_fail_unfinished(body['ids'], body['message'],
                                                 body.get('expires_at'))

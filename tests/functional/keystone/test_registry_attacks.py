@@ -203,3 +203,21 @@ def test_the_same_changes_through_the_api_still_work(ks_stack, keystone, owner,
     assert member.get(f"/v2/images/{image_id}").status_code == 404
     assert owner.delete(f"/v2/images/{image_id}").status_code == 204
     assert not ks_stack.stored_files(image_id)
+
+
+def test_glance_api_acting_for_another_project_cannot_change_its_task(ks_stack, keystone):
+    # Tasks as images: the registry checks the caller behind the service token on every write.
+    service = keystone.issue("glance", "service")[0]
+    demo = Registry(ks_stack, keystone.token("demo")[0], service_token=service)
+    alt = Registry(ks_stack, keystone.token("alt_demo")[0], service_token=service)
+    resp = demo.call("POST", "/tasks", json={"task": {"type": "import", "status": "pending",
+                                                       "input": {}, "owner": "anyone"}})
+    assert resp.status_code == 201, resp.text
+    task = resp.json()["task"]
+    assert task["owner"] == keystone.token("demo")[1]
+    resp = alt.call("PATCH", f"/tasks/{task['id']}", json={"values": {"status": "failure"}})
+    assert_refused(resp, 403, f"Forbidding request, task {task['id']} is not visible")
+    assert_refused(alt.call("DELETE", f"/tasks/{task['id']}"), 403, "Forbidding request")
+    resp = demo.call("GET", f"/tasks/{task['id']}")
+    assert resp.status_code == 200 and resp.json()["task"]["status"] == "pending"
+    assert demo.call("DELETE", f"/tasks/{task['id']}").status_code == 200
