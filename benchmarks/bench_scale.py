@@ -5,7 +5,10 @@ The images are seeded straight into the database through glance_db's tables in b
 API would take an hour for 100k): one new MariaDB database per size, each served by its own
 glance-registry + glance-api (2 workers each), all running at once. The caller is a plain
 project member, as Nova and most users are: its list is the query with the visibility rules
-and the membership subquery, not an admin's. Each figure is ``--samples`` sequential
+and the membership subquery, not an admin's. It owns every fifth image (20% of any size),
+so its filtered list answers a full page at every size: what grows is the catalogue, not
+the page (with a 1% share the 1k page held 2 images, the 100k page 20, and the figure
+measured the answer's length). Each figure is ``--samples`` sequential
 requests per size on one keep-alive connection after a warm-up, sent round-robin over the
 sizes ``ROUND`` at a time; median and p95 are printed, the growth ratio (median at the
 largest ÷ median at the smallest) is judged against ``TARGET`` and a PNG plot is written.
@@ -43,6 +46,12 @@ VISIBILITIES = ['public', 'public', 'shared', 'shared', 'shared', 'shared',
 FORMATS = ['raw', 'qcow2', 'iso']
 
 
+def _owner(i):
+    # NOTE: i % 5 == 1 and i % 10 in (6..9) and i % 3 == 1: 1 in 30 images is the
+    # caller's private qcow2 one, 33 at 1k
+    return CALLER if i % 5 == 1 else 'project-%d' % (i // 10 % PROJECTS)
+
+
 def seed_rows(start, stop, base):
     """Return the rows of images start..stop-1: (images, properties, locations, members)."""
     out = ([], [], [], [])
@@ -56,7 +65,7 @@ def seed_rows(start, stop, base):
         out[0].append(dict(common, id=image_id, name='image-%d' % i, size=2**20 * (i % 50),
                            status='active' if active else 'queued',
                            disk_format=FORMATS[i % 3], container_format='bare',
-                           checksum=None, owner='project-%d' % (i // 10 % PROJECTS), min_disk=0,
+                           checksum=None, owner=_owner(i), min_disk=0,
                            min_ram=0, protected=False, virtual_size=None,
                            visibility=visibility, os_hidden=False, os_hash_algo=None,
                            os_hash_value=None))

@@ -7,7 +7,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from glance_db.retry import retry_on_deadlock, retry_read
 from glance_db import exceptions, images as writes, members
 from glance_db.engine import SQLITE_WRITE, reader_for, utcnow
-from glance_db.listing import build_list, check_sort, marker_row, plain_list
+from glance_db.listing import (
+    build_list, check_sort, has_owner_walk, marker_row, plain_list,
+)
 from glance_db.models import image_tags
 from glance_db.rawget import RawGet
 from glance_db.queries import (
@@ -36,6 +38,7 @@ class ImageRepo:
         self._writer = engine.execution_options(**{SQLITE_WRITE: True})
         self._dialect = engine.dialect.name
         self._raw_get = RawGet(self._reader, _GET) if self._dialect != "sqlite" else None
+        self._owner_walk = None if self._dialect == "mysql" else False   # listing.OWNER_WALK
 
     def _now(self):
         return utcnow(self._dialect)
@@ -103,6 +106,9 @@ class ImageRepo:
             return []
 
         def page_of(conn):
+            if self._owner_walk is None:
+                self._owner_walk = has_owner_walk(conn)
+            query["owner_walk"] = self._owner_walk
             if marker or filters or tags:
                 after = marker_row(conn, marker, project_id, is_admin) if marker else None
                 stmt, params = build_list(query, self._dialect, after), {}

@@ -40,11 +40,22 @@ def _refuse(kind, revs):
                        "`glance-manage db sync` first (it needs revision %s)." % migration.HEAD)
 
 
+def _extra_indexes(engine):
+    """Add the indexes of our own a database lacks (one made by real Glance)."""
+    with engine.begin() as conn:
+        made = migration.ensure_extra_indexes(conn)
+    for name in made:
+        _, table, columns = next(x for x in migration.EXTRA_INDEXES if x[0] == name)
+        print("Added index %s on %s (%s), which Glance's schema lacks and Glance ignores."
+              % (name, table, ", ".join(columns)))
+
+
 def _sync(engine, done_message):
     with engine.connect() as conn:
         kind, revs = migration.state(conn)
     if kind == migration.CURRENT:
         print(UP_TO_DATE)
+        _extra_indexes(engine)
         return 0
     rolling = kind == migration.OLDER and (
         migration.EXPAND_HEAD in revs or revs == [migration.PREVIOUS_HEAD])
@@ -57,6 +68,7 @@ def _sync(engine, done_message):
             if migration.EXPAND_HEAD not in revs:
                 migration.expand_previous(conn)
             migration.contract(conn)
+    _extra_indexes(engine)
     print(done_message)
     return 0
 
@@ -120,6 +132,7 @@ def _rolling(engine):
         kind, revs = migration.state(conn)
     if kind == migration.CURRENT:
         print(UP_TO_DATE)
+        _extra_indexes(engine)
         return None
     if kind not in (migration.EMPTY, migration.OLDER):
         _refuse(kind, revs)
@@ -144,6 +157,7 @@ def db_expand(engine):
         now = migration.current_revisions(conn)
     print("Upgraded database to: %s, current revision(s): %s"
           % (migration.EXPAND_HEAD, ", ".join(now)))
+    _extra_indexes(engine)
     return 0
 
 

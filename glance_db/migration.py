@@ -68,6 +68,36 @@ def state(connection):
 def upgrade(connection):
     """Create the schema on an empty database and stamp it at HEAD."""
     command.upgrade(alembic_config(connection), "head")
+    ensure_extra_indexes(connection)
+
+
+# --- indexes of our own ---------------------------------------------------------------------
+# An index Glance's schema lacks, kept outside the alembic chain: the revision stays
+# Glance's HEAD, so real Glance 33 runs on a database of ours unchanged (it never names
+# the index; MariaDB, PostgreSQL and SQLite keep it up to date under its writes), and a
+# database real Glance made gets it from `glance-manage db sync` or `db expand` here.
+# owner_created_at_image_idx serves a project's own images in page order (a non-admin's
+# `visibility=private` list, an `owner=` filter): without it the list reads every image
+# the project owns and sorts them (glance_db/listing.py, docs/internals.md §2.1).
+EXTRA_INDEXES = (("owner_created_at_image_idx", "images", ("owner", "created_at")),)
+
+
+def ensure_extra_indexes(connection):
+    """Create the EXTRA_INDEXES the database lacks; return their names."""
+    inspector = sqlalchemy.inspect(connection)
+    made = []
+    for name, table, columns in EXTRA_INDEXES:
+        if not inspector.has_table(table):
+            continue
+        if any(ix["name"] == name for ix in inspector.get_indexes(table)):
+            continue
+        from glance_db import models
+
+        index, = (ix for ix in models.Base.metadata.tables[table].indexes if ix.name == name)
+        assert tuple(c.name for c in index.columns) == columns
+        index.create(connection)
+        made.append(name)
+    return made
 
 
 def stamp(connection, revision=HEAD):

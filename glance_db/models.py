@@ -60,6 +60,8 @@ class Image(_SoftDelete, Base):
         Index("updated_at_image_idx", "updated_at"),
         Index("os_hidden_image_idx", "os_hidden"),
         Index("os_hash_value_image_idx", "os_hash_value"),
+        # NOTE: not Glance's: migration.EXTRA_INDEXES
+        Index("owner_created_at_image_idx", "owner", "created_at"),
         MYSQL_OPTS,
     )
 

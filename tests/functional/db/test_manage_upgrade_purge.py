@@ -57,7 +57,9 @@ def test_rolling_upgrade_from_glance_2023_1(backend, glance33, tmp_path):  # noq
         code, out, err = _our_manage(conf, "db", "expand")
         assert code == 0, err
         assert out == ("Upgraded database to: 2024_1_expand01, current revision(s): "
-                       "2023_1_contract01, 2024_1_expand01")
+                       "2023_1_contract01, 2024_1_expand01\n"
+                       "Added index owner_created_at_image_idx on images (owner, created_at), "
+                       "which Glance's schema lacks and Glance ignores.")
         assert _our_manage(conf, "db", "expand")[:2] == (
             0, "Database expansion is up to date. No expansion needed.")
         assert _our_manage(conf, "db", "check")[:2] == (
@@ -79,7 +81,11 @@ def test_rolling_upgrade_from_glance_2023_1(backend, glance33, tmp_path):  # noq
         code, _, err = _run([str(glance33 / "glance-manage"), "--config-file",
                              _conf(tmp_path, real_head_url), "db_sync"])
         assert code == 0, err[-2000:]
-        assert differences(dump(real_head_url), dump(url)) == []
+        real, ours = dump(real_head_url), dump(url)
+        extra = ("owner_created_at_image_idx", ("owner", "created_at"), False)
+        assert extra in ours["images"]["indexes"]
+        ours["images"]["indexes"].remove(extra)
+        assert differences(real, ours) == []
 
 
 @pytest.mark.oracle
