@@ -6,8 +6,11 @@ generated image (v2, and v1 where served); image-show, list(limit=20), a filtere
 image-create requests/s with C keep-alive clients; with ``--reference URL`` the same figures
 of a running Glance 33 (benchmarks/glance33_server.py); with ``--keystone`` show, list and
 create with `flavor = keystone` against the real Keystone, without and with memcached, as
-ratios to the no-auth figures; api and registry RSS during a big upload and download
-(``--memory-mib``); with ``--scale`` the latency growth of benchmarks/bench_scale.py.
+ratios to the no-auth figures, and with ``--reference-keystone URL`` beside Glance 33 with
+authtoken (glance33_server.py --keystone); api and registry RSS during a big upload and download
+(``--memory-mib``); with ``--isolation`` image-show while slow transfers and header
+tricklers load the api (benchmarks/bench_isolation.py, on both endpoints); with ``--scale``
+the latency growth of benchmarks/bench_scale.py.
 
 Without ``--endpoint`` the bench starts this service itself (2 workers each, MariaDB on
 127.0.0.1:3306, file store in a temporary directory) and removes everything at the end.
@@ -37,7 +40,8 @@ TARGETS = {'show': 5.0, 'list': 5.0,      # × Glance 33 (issue 2)
            'upload/bare': 0.95,           # issue 14
            'download/upload': 3.0,
            'v1': 0.9,                     # v1 within 10 % of v2 (issue 15)
-           'keystone': 0.75}              # keystone ÷ no-auth, same run (issue 14)
+           'keystone': 0.75,              # keystone ÷ no-auth, same run (issue 14)
+           'keystone show': 3.0}          # × Glance 33 with authtoken (issue 14)
 
 
 def metadata_figures(ep, args):
@@ -147,13 +151,29 @@ def keystone_figures(args, root, db_url):
                                                   servers)
             cleanup.enter_context(stack.running())
             endpoints[mode] = Endpoint(stack.api_url, bench_keystone.issue_token(url))
+        if args.reference_keystone:
+            endpoints['glance33'] = Endpoint(args.reference_keystone,
+                                             bench_keystone.issue_token(url))
         for _ in range(ROUNDS):
             for name, ep in endpoints.items():
                 figures = metadata_figures(ep, args)
                 for key in ('show', 'list', 'create'):
                     best.setdefault(name, {})[key] = max(best.get(name, {}).get(key, 0),
                                                          figures[key])
-    return {mode: {'keystone': best[mode], 'no-auth': best['no-auth']} for mode in modes}
+    return {mode: {'keystone': best[mode], 'no-auth': best['no-auth'],
+                   'glance33': best.get('glance33')} for mode in modes}
+
+
+def isolation_figures(url, api_pid, args):
+    """Return benchmarks/bench_isolation.py's figures for the api at ``url``."""
+    from benchmarks import bench_isolation
+
+    argv = ['--endpoint', url, '--transfers', str(args.isolation_transfers),
+            '--tricklers', str(args.isolation_tricklers)]
+    if api_pid:
+        argv += ['--api-pid', str(api_pid)]
+    print('  isolation: %s' % url, flush=True)
+    return bench_isolation.measure(bench_isolation.parse_args(argv))
 
 
 def rows(lim, this, ref, memory, keystone, scale, memory_mib):
@@ -177,6 +197,12 @@ def rows(lim, this, ref, memory, keystone, scale, memory_mib):
                   target=('>=', TARGETS['v1']), on='this', fmt='%.2f'),
                 R('v1 download / v2 download', this['v1 download'] / this['download'],
                   target=('>=', TARGETS['v1']), on='this', fmt='%.2f')]
+    glance33 = keystone.get('keystone', {}).get('glance33')
+    if glance33:
+        for name in ('show', 'list', 'create'):
+            out.append(R('keystone %s (req/s)' % name, keystone['keystone']['keystone'][name],
+                         glance33[name],
+                         ('>=', TARGETS['keystone show']) if name == 'show' else None))
     for mode, figures in keystone.items():
         for name in ('show', 'list', 'create'):
             out.append(R('%s %s / no-auth' % (mode, name),
@@ -185,6 +211,9 @@ def rows(lim, this, ref, memory, keystone, scale, memory_mib):
     for (service, phase), growth in memory.items():
         out.append(R('%s RSS growth, %d MiB %s (MiB)' % (service, memory_mib, phase), growth,
                      target=('<=', bench_memory.TARGET_MIB), on='this'))
+    if 'isolation' in this:
+        from benchmarks import bench_isolation
+        out += bench_isolation.rows(this['isolation'], ref.get('isolation'))
     return out + list(scale)
 
 
@@ -200,6 +229,16 @@ def parse_args(argv=None):
                         'benchmarks/glance33_server.py) measured in the same run')
     parser.add_argument('--keystone', action='store_true', help='also measure keystone mode '
                         '(needs the bench to start this service: no --endpoint)')
+    parser.add_argument('--reference-keystone', help='with --keystone: a running Glance 33 '
+                        'endpoint with authtoken (benchmarks/glance33_server.py --keystone), '
+                        'measured in the keystone rounds with the same token')
+    parser.add_argument('--isolation', action='store_true',
+                        help='also run bench_isolation: image-show under slow transfers and '
+                             'header tricklers (about 2 minutes per endpoint)')
+    parser.add_argument('--isolation-transfers', type=int, default=100,
+                        help='slow uploads, and as many slow downloads (default 100)')
+    parser.add_argument('--isolation-tricklers', type=int, default=200,
+                        help='connections trickling their request headers (default 200)')
     parser.add_argument('--scale', action='store_true',
                         help='also run bench_scale (1k/10k/100k images; slow)')
     parser.add_argument('--scale-sizes', default='1000,10000,100000')
@@ -219,6 +258,8 @@ def parse_args(argv=None):
     parser.add_argument('--tmpdir', help='directory for the disk-write measurement and, '
                         'without --endpoint, the service files')
     args = parser.parse_args(argv)
+    if args.reference_keystone and not args.keystone:
+        parser.error('--reference-keystone needs --keystone')
     if args.keystone and args.endpoint:
         parser.error('--keystone starts this service itself; leave out --endpoint')
     return args
@@ -249,12 +290,16 @@ def main(argv=None):
         this = metadata_figures(ep, args)
         this.update(data_figures(ep, size))
         memory = measure_memory(ep, args, pids, datadir)
+        if args.isolation:
+            this['isolation'] = isolation_figures(ep.url, pids.get('api'), args)
         if not args.endpoint:
             stack.stop()   # NOTE: the keystone stacks and the reference get the cores alone
         if args.reference:
             ref_ep = Endpoint(args.reference)
             ref = metadata_figures(ref_ep, args)
             ref.update(data_figures(ref_ep, size, v1=False))
+            if args.isolation:
+                ref['isolation'] = isolation_figures(args.reference, None, args)
         if args.keystone:
             keystone = keystone_figures(args, root, db_url)
     if args.scale:

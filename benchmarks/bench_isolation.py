@@ -25,6 +25,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks import table  # noqa: E402
 from benchmarks.http_load import Endpoint  # noqa: E402
 from benchmarks.images import create_image  # noqa: E402
 
@@ -307,21 +308,28 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def measure(args):
+    """Run the three phases on ``args.endpoint``, print them, and return the figures:
+    {'target_ms', 'rest_p99_ms', 'transfers_p99_ms', 'transfers_timeouts', 'checksums_ok',
+    'transfers', 'tricklers_p99_ms', 'tricklers_timeouts', 'dropped', 'tricklers',
+    'peak_rss_mib' (largest api worker or transfer process; None without --api-pid)}."""
     args.ep = ep = _endpoint(args)
     args.headers = ep.headers
     conn = ep.connect()
     args.probe_image, sources, targets = setup(args, ep, conn)
+    out = {'transfers': 2 * args.transfers, 'tricklers': args.tricklers}
     try:
         rest = Probe(args, args.probe_image)
         time.sleep(args.rest_seconds)
         rest_times, rest_failures = rest.result()
         target = max(5 * _pct(rest_times, 0.99), 0.1)
+        out.update(target_ms=target * 1e3, rest_p99_ms=_pct(rest_times, 0.99) * 1e3)
         print('target: image-show p99 <= max(5 x %.1f ms, 100 ms) = %.1f ms, 0 timeouts'
               % (_pct(rest_times, 0.99) * 1e3, target * 1e3))
         _line('show at rest', rest_times, rest_failures, target)
         (times, failures), up_ok, down_ok, elapsed, rss = run_transfers(args, sources, targets)
+        out.update(transfers_p99_ms=_pct(times, 0.99) * 1e3, transfers_timeouts=failures,
+                   checksums_ok=up_ok + down_ok, peak_rss_mib=max(rss.values(), default=None))
         _line('show, %d+%d slow transfers' % (args.transfers, args.transfers), times, failures,
               target)
         size_mb = args.size / 1e6
@@ -336,15 +344,48 @@ def main(argv=None):
         times, failures = probe.result()
         _line('show, %d header tricklers' % args.tricklers, times, failures, target)
         done = [d for d in drops if d is not None]
+        out.update(tricklers_p99_ms=_pct(times, 0.99) * 1e3, tricklers_timeouts=failures,
+                   dropped=len(done))
         print('tricklers dropped: %d/%d, after %.1f-%.1f s (client_header_timeout %g s)' % (
             len(done), len(drops), min(done, default=float('nan')),
             max(done, default=float('nan')), args.header_timeout))
-        print('api worker RSS after (MiB): %s' % ', '.join(
-            '%d: %.0f' % item for item in sorted(worker_rss(args.api_pid).items())))
+        if args.api_pid:
+            print('api worker RSS after (MiB): %s' % ', '.join(
+                '%d: %.0f' % item for item in sorted(worker_rss(args.api_pid).items())))
     finally:
         conn = ep.connect()
         for image_id in [args.probe_image, *sources, *targets]:
             ep.call(conn, 'DELETE', '/v2/images/%s' % image_id)
+    return out
+
+
+def rows(this, ref):
+    """Return `make bench`'s table rows of ``measure``'s figures (``ref``: Glance 33's)."""
+    R = table.Row
+    ref = ref or {}
+    transfers, tricklers = this['transfers'], this['tricklers']
+    return [
+        R('show p99 at rest (ms)', this['rest_p99_ms'], ref.get('rest_p99_ms'), fmt='%.1f'),
+        R('show p99, %d slow transfers (ms)' % transfers, this['transfers_p99_ms'],
+          ref.get('transfers_p99_ms'), ('<=', round(this['target_ms'], 1)), on='this',
+          fmt='%.1f'),
+        R('show timeouts, %d slow transfers' % transfers, this['transfers_timeouts'],
+          ref.get('transfers_timeouts'), ('<=', 0), on='this'),
+        R('slow transfers with the right checksum', this['checksums_ok'],
+          ref.get('checksums_ok'), ('>=', transfers), on='this'),
+        R('show p99, %d header tricklers (ms)' % tricklers, this['tricklers_p99_ms'],
+          ref.get('tricklers_p99_ms'), ('<=', round(this['target_ms'], 1)), on='this',
+          fmt='%.1f'),
+        R('show timeouts, %d header tricklers' % tricklers, this['tricklers_timeouts'],
+          ref.get('tricklers_timeouts'), ('<=', 0), on='this'),
+        R('header tricklers dropped', this['dropped'], ref.get('dropped'),
+          ('>=', tricklers), on='this'),
+        R('api process peak RSS, slow transfers (MiB)', this['peak_rss_mib']),
+    ]
+
+
+def main(argv=None):
+    measure(parse_args(argv))
 
 
 if __name__ == '__main__':

@@ -1,7 +1,9 @@
 """Serve real Glance 33.0.0 on 127.0.0.1 as the bench's ``--reference``: MariaDB, file store,
-no authtoken, under gunicorn (2 workers × 4 threads by default).
+no authtoken, under gunicorn (2 workers × 4 threads by default); with ``--keystone``
+authtoken stays, configured as the bench's keystone stacks of this service are.
 
     .venv/bin/python benchmarks/glance33_server.py --port 9393     # Ctrl-C stops it
+    .venv/bin/python benchmarks/glance33_server.py --port 9394 --keystone
 
 Glance 33 comes from the scratch venv the tests' oracle builds (tools/glance33-venv.sh:
 ``pip install glance==33.0.0``); gunicorn is added to that venv the first time. Glance 33 has
@@ -60,16 +62,23 @@ def glance33_venv():
     return venv
 
 
-def write_config(venv, root, db_url):
-    """Write glance-api.conf and the paste file without authtoken; return the directory."""
+def write_config(venv, root, db_url, keystone_url=None):
+    """Write glance-api.conf and the paste file, without authtoken unless ``keystone_url``
+    is given (then with the install guide's `[keystone_authtoken]`, as the bench's keystone
+    stacks of this service have it); return the directory."""
     confdir = root / 'etc'
     confdir.mkdir()
     paste = (venv / 'etc' / 'glance' / 'glance-api-paste.ini').read_text()
     if AUTHTOKEN_PIPELINE not in paste:
         raise SystemExit("Glance's paste file changed; update benchmarks/glance33_server.py")
-    paste = paste.replace(AUTHTOKEN_PIPELINE, AUTHTOKEN_PIPELINE.replace(' authtoken', ''))
+    conf = API_CONF.format(root=root, db_url=db_url)
+    if keystone_url:
+        from benchmarks import bench_keystone
+        conf += '\n' + bench_keystone.authtoken_section('glance-api.conf', keystone_url)
+    else:
+        paste = paste.replace(AUTHTOKEN_PIPELINE, AUTHTOKEN_PIPELINE.replace(' authtoken', ''))
     (confdir / 'glance-api-paste.ini').write_text(paste)
-    (confdir / 'glance-api.conf').write_text(API_CONF.format(root=root, db_url=db_url))
+    (confdir / 'glance-api.conf').write_text(conf)
     return confdir
 
 
@@ -79,7 +88,11 @@ def serve(args):
     with tempfile.TemporaryDirectory(prefix='glance33-bench-') as tmp, \
             stacks.mariadb_database('glance33_bench') as db_url:
         root = pathlib.Path(tmp)
-        confdir = write_config(venv, root, db_url)
+        keystone_url = None
+        if args.keystone:
+            from benchmarks import bench_keystone
+            keystone_url = bench_keystone.keystone_url()
+        confdir = write_config(venv, root, db_url, keystone_url)
         subprocess.run([str(venv / 'bin' / 'glance-manage'), '--config-file',
                         str(confdir / 'glance-api.conf'), 'db_sync'], check=True, cwd=root,
                        capture_output=True, timeout=600)
@@ -106,6 +119,9 @@ def main(argv=None):
     parser.add_argument('--port', type=int, default=9393)
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--threads', type=int, default=4)
+    parser.add_argument('--keystone', action='store_true',
+                        help="keep authtoken, against tools/keystone.sh's Keystone (the "
+                             "bench's --reference-keystone)")
     serve(parser.parse_args(argv))
 
 

@@ -49,3 +49,23 @@ def test_render_aligns_every_row_under_the_header():
     assert lines[1].startswith('figure')
     assert len({len(line) for line in lines[1:]}) == 1
     assert lines[3].split() == ['image-show', '(req/s)', '1000', '200', '5.00', '>=', '5', 'pass']
+
+
+def test_isolation_rows_judge_this_service_and_show_glance33_beside_it():
+    from benchmarks import bench_isolation
+
+    this = {'transfers': 200, 'tricklers': 200, 'target_ms': 100.0, 'rest_p99_ms': 9.0,
+            'transfers_p99_ms': 40.0, 'transfers_timeouts': 0, 'checksums_ok': 199,
+            'tricklers_p99_ms': 120.0, 'tricklers_timeouts': 0, 'dropped': 200,
+            'peak_rss_mib': 120}
+    ref = dict(this, transfers_p99_ms=5000.0, transfers_timeouts=95, dropped=0)
+    verdicts = {r.figure: (r.verdict(), r.reference) for r in bench_isolation.rows(this, ref)}
+    assert verdicts == {
+        'show p99 at rest (ms)': ('-', 9.0),
+        'show p99, 200 slow transfers (ms)': ('pass', 5000.0),
+        'show timeouts, 200 slow transfers': ('pass', 95),
+        'slow transfers with the right checksum': ('FAIL', 199),
+        'show p99, 200 header tricklers (ms)': ('FAIL', 120.0),
+        'show timeouts, 200 header tricklers': ('pass', 0),
+        'header tricklers dropped': ('pass', 0),
+        'api process peak RSS, slow transfers (MiB)': ('-', None)}
