@@ -65,9 +65,9 @@ install_packages() {  # [extra package]
         || die "Ceph packages (${need[*]}) are missing and apt-get cannot run here"
     log "installing ${need[*]} (Debian; takes a minute the first time)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
-        apt-get update -qq >/dev/null 2>&1
-        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
+        apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     } || die "apt-get could not install ${need[*]}"
 }
 

@@ -107,7 +107,7 @@ do_start() {
     [ -f "$PROVIDER" ] || die "the galera provider $PROVIDER is missing (Debian package galera-4)"
     if ! command -v mariabackup >/dev/null; then
         log "installing mariadb-backup (the state transfer method)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q mariadb-backup >&2 \
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q mariadb-backup >&2 \
             || die "apt-get could not install mariadb-backup"
     fi
     local i all=1 any=0 pid

@@ -209,10 +209,10 @@ do_browser() {
         [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
             || die "chromium/chromedriver missing and cannot apt-get install them (not root)"
         log "installing chromium chromium-driver"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver \
                 >/dev/null 2>&1 \
-            || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
-                 apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; } \
+            || { apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
+                 apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver >/dev/null 2>&1; } \
             || die "apt-get could not install chromium chromium-driver"
     fi
     command -v chromium

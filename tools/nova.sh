@@ -107,7 +107,7 @@ install_libvirt() {
     # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
         --no-install-recommends $LIBVIRT_PACKAGES >&2 \
-        || { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        || { apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
                 -o DPkg::Lock::Timeout=600 --no-install-recommends $LIBVIRT_PACKAGES >&2; } \
         || cannot "apt-get install $LIBVIRT_PACKAGES failed"
 }

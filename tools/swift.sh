@@ -91,10 +91,10 @@ build_venv() {
 need_memcached() {
     command -v memcached >/dev/null 2>&1 && return 0
     log "installing memcached (apt)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends memcached \
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends memcached \
         >"$LOG/apt.log" 2>&1 || {
-        apt-get update >>"$LOG/apt.log" 2>&1
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends memcached \
+        apt-get -o DPkg::Lock::Timeout=600 update >>"$LOG/apt.log" 2>&1
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends memcached \
             >>"$LOG/apt.log" 2>&1
     } || die "memcached is missing and could not be installed (see $LOG/apt.log)"
 }
