@@ -55,11 +55,17 @@ c.close()
 PY
 }
 
+kek_ok() { grep -qE '^[A-Za-z0-9_-]{43}=$' "$STATE/kek" 2>/dev/null; }
+
 write_files() {
     local ks="$1" port="$2" kek
     mkdir -p "$STATE/home/.barbican"
-    [ -s "$STATE/kek" ] || "$BVENV/bin/python" -c \
-        'import base64, os; print(base64.b64encode(os.urandom(32)).decode())' > "$STATE/kek"
+    # simple_crypto hands the KEK to Fernet, which takes URL-safe base64 only: a key made
+    # with "+" or "/" (as this script once made them, 3 times in 4) fails every secret
+    # with a 500 "Secret creation failure"; such a key never stored one, so it is replaced.
+    kek_ok || "$BVENV/bin/python" -c \
+        'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())' \
+        > "$STATE/kek"
     kek="$(cat "$STATE/kek")"
     # barbican parses its configuration when imported, from the default places
     # (~/.barbican/barbican.conf first): HOME points at the state directory.
@@ -128,7 +134,7 @@ PY
 }
 
 do_start() {
-    if running; then
+    if running && kek_ok; then
         echo "BARBICAN_URL=http://$HOST:$(cat "$STATE/port")"
         return 0
     fi
