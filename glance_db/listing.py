@@ -138,8 +138,8 @@ def _walks_created_at(query):
 # forced, where the index exists: a database real Glance made lacks it until
 # `glance-manage db sync` runs here, and the registry looks once per process
 # (ImageRepo), so it is restarted after that sync, as after any upgrade.
-OWNER_WALK = "FORCE INDEX (owner_created_at_image_idx)"
 OWNER_WALK_INDEX = "owner_created_at_image_idx"
+OWNER_WALK = "FORCE INDEX (%s)" % OWNER_WALK_INDEX
 
 
 def _walks_owner(query):

@@ -44,10 +44,9 @@ def _extra_indexes(engine):
     """Add the indexes of our own a database lacks (one made by real Glance)."""
     with engine.begin() as conn:
         made = migration.ensure_extra_indexes(conn)
-    for name in made:
-        _, table, columns = next(x for x in migration.EXTRA_INDEXES if x[0] == name)
+    for index in made:
         print("Added index %s on %s (%s), which Glance's schema lacks and Glance ignores."
-              % (name, table, ", ".join(columns)))
+              % (index.name, index.table.name, ", ".join(c.name for c in index.columns)))
 
 
 def _sync(engine, done_message):

@@ -79,24 +79,24 @@ def upgrade(connection):
 # owner_created_at_image_idx serves a project's own images in page order (a non-admin's
 # `visibility=private` list, an `owner=` filter): without it the list reads every image
 # the project owns and sorts them (glance_db/listing.py, docs/internals.md §2.1).
-EXTRA_INDEXES = (("owner_created_at_image_idx", "images", ("owner", "created_at")),)
+EXTRA_INDEXES = ("owner_created_at_image_idx",)   # defined in glance_db.models
 
 
 def ensure_extra_indexes(connection):
-    """Create the EXTRA_INDEXES the database lacks; return their names."""
+    """Create the EXTRA_INDEXES the database lacks; return them (sqlalchemy Index)."""
+    from glance_db import models
+
     inspector = sqlalchemy.inspect(connection)
     made = []
-    for name, table, columns in EXTRA_INDEXES:
-        if not inspector.has_table(table):
+    for table in models.Base.metadata.sorted_tables:
+        wanted = [ix for ix in table.indexes if ix.name in EXTRA_INDEXES]
+        if not wanted or not inspector.has_table(table.name):
             continue
-        if any(ix["name"] == name for ix in inspector.get_indexes(table)):
-            continue
-        from glance_db import models
-
-        index, = (ix for ix in models.Base.metadata.tables[table].indexes if ix.name == name)
-        assert tuple(c.name for c in index.columns) == columns
-        index.create(connection)
-        made.append(name)
+        present = {ix["name"] for ix in inspector.get_indexes(table.name)}
+        for index in wanted:
+            if index.name not in present:
+                index.create(connection)
+                made.append(index)
     return made
 
 
