@@ -7,6 +7,7 @@ materialized the membership subquery from every image_members row (PERF notes in
 glance_db/listing.py and glance_db/queries.py).
 """
 
+import contextlib
 import datetime
 import json
 import uuid
@@ -100,21 +101,27 @@ def _seed(conn, count):
     conn.execute(insert(image_members), members)
 
 
-def _plan_and_page(tmp_path, query, explain="ANALYZE FORMAT=JSON"):
-    """Return MariaDB's ``explain`` of ``query`` over 4000 seeded images, and the page."""
+@contextlib.contextmanager
+def _seeded_mariadb(tmp_path, count):
+    """Yield an engine on a scratch MariaDB database with ``count`` seeded images."""
     with scratch_database("mariadb", tmp_path) as url:
         engine = create_engine(url)
         try:
             metadata.create_all(engine)
             with engine.begin() as conn:
-                _seed(conn, 4000)
+                _seed(conn, count)
                 conn.exec_driver_sql("ANALYZE TABLE images, image_members")
-            sql = _sql(query, mysql.dialect(), compile_kwargs={"literal_binds": True})
-            with engine.connect() as conn:
-                plan = conn.execute(text(explain + " " + sql)).mappings().all()
-                page = conn.execute(text(sql)).all()
+            yield engine
         finally:
             engine.dispose()
+
+
+def _plan_and_page(tmp_path, query, explain="ANALYZE FORMAT=JSON"):
+    """Return MariaDB's ``explain`` of ``query`` over 4000 seeded images, and the page."""
+    sql = _sql(query, mysql.dialect(), compile_kwargs={"literal_binds": True})
+    with _seeded_mariadb(tmp_path, 4000) as engine, engine.connect() as conn:
+        plan = conn.execute(text(explain + " " + sql)).mappings().all()
+        page = conn.execute(text(sql)).all()
     if explain == "EXPLAIN":
         return plan, page
     return json.loads(next(iter(plan[0].values())))["query_block"], page
@@ -164,27 +171,20 @@ def test_the_repo_pages_alike_with_and_without_our_index(tmp_path):
     """A database real Glance made has no owner_created_at_image_idx until our db sync."""
     from glance_db.api import ImageRepo
 
-    with scratch_database("mariadb", tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            metadata.create_all(engine)
-            with engine.begin() as conn:
-                _seed(conn, 400)
-            pages = {}
-            for kind in ("with", "without"):
-                if kind == "without":
-                    with engine.begin() as conn:
-                        conn.exec_driver_sql("DROP INDEX owner_created_at_image_idx ON images")
-                repo = ImageRepo(engine)
-                # p1 owns images 4..7 and 204..207; 6, 7, 206, 207 are private
-                pages[kind] = [[i["id"] for i in repo.image_list(
-                    project_id="p1", visibility="private", limit=2, marker=marker)]
-                    for marker in (None, str(uuid.UUID(int=206 + 1)))]
-                pages[kind].append([i["id"] for i in repo.image_list(
-                    project_id="p2", is_admin=True, filters=[("owner", "eq", "p1")], limit=3)])
-                assert repo._owner_walk is (kind == "with")
-        finally:
-            engine.dispose()
+    with _seeded_mariadb(tmp_path, 400) as engine:
+        pages = {}
+        for kind in ("with", "without"):
+            if kind == "without":
+                with engine.begin() as conn:
+                    conn.exec_driver_sql("DROP INDEX owner_created_at_image_idx ON images")
+            repo = ImageRepo(engine)
+            # p1 owns images 4..7 and 204..207; 6, 7, 206, 207 are private
+            pages[kind] = [[i["id"] for i in repo.image_list(
+                project_id="p1", visibility="private", limit=2, marker=marker)]
+                for marker in (None, str(uuid.UUID(int=206 + 1)))]
+            pages[kind].append([i["id"] for i in repo.image_list(
+                project_id="p2", is_admin=True, filters=[("owner", "eq", "p1")], limit=3)])
+            assert repo._owner_walk is (kind == "with")
     assert pages["with"] == pages["without"]
     assert pages["with"][:2] == [[str(uuid.UUID(int=i + 1)) for i in pair]
                                  for pair in ((207, 206), (7, 6))]
